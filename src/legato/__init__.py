@@ -1,0 +1,87 @@
+"""Legato: durable workflow orchestration for Python.
+
+Decorate ``async def`` workflows and their steps; run a :class:`Worker` on a database
+(an embedded SQLite file by default); start and signal runs with a :class:`Client`.
+"""
+
+from .client import AsyncClient, Client, RunHandle
+from .errors import (
+    ChildRunError,
+    ConfigurationError,
+    LegatoError,
+    NonDeterminismError,
+    PayloadError,
+    RunFailed,
+    RunNotFound,
+    SchemaError,
+    StepError,
+    StoreError,
+    WaitTimeout,
+    WorkflowError,
+)
+from .records import EntryKind, EntryStatus, JournalEntry, RunRecord, RunStatus
+from .runtime.commands import (
+    child,
+    idempotency_key,
+    now,
+    patched,
+    random,
+    signal,
+    sleep,
+    step_info,
+    timer,
+    uuid4,
+    wait_any,
+    wait_for_signal,
+)
+from .runtime.context import WaitResult
+from .runtime.definitions import Step, Workflow, step, workflow
+from .runtime.host import StepInfo
+from .runtime.retry import Retry
+from .worker import Worker
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AsyncClient",
+    "ChildRunError",
+    "Client",
+    "ConfigurationError",
+    "EntryKind",
+    "EntryStatus",
+    "JournalEntry",
+    "LegatoError",
+    "NonDeterminismError",
+    "PayloadError",
+    "Retry",
+    "RunFailed",
+    "RunHandle",
+    "RunNotFound",
+    "RunRecord",
+    "RunStatus",
+    "SchemaError",
+    "Step",
+    "StepError",
+    "StepInfo",
+    "StoreError",
+    "WaitResult",
+    "WaitTimeout",
+    "Worker",
+    "Workflow",
+    "WorkflowError",
+    "__version__",
+    "child",
+    "idempotency_key",
+    "now",
+    "patched",
+    "random",
+    "signal",
+    "sleep",
+    "step",
+    "step_info",
+    "timer",
+    "uuid4",
+    "wait_any",
+    "wait_for_signal",
+    "workflow",
+]

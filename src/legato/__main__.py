@@ -1,0 +1,5 @@
+"""``python -m legato`` is the ``legato`` command."""
+
+from .cli import main
+
+main()

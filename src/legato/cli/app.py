@@ -1,0 +1,467 @@
+"""The ``legato`` command: run, start, signal, cancel and inspect workflows; serve a worker.
+
+Every command goes through :class:`legato.AsyncClient` (or runs a :class:`legato.Worker`),
+so the CLI does nothing the Python API cannot. Errors print one line and exit non-zero;
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..client import AsyncClient
+from ..errors import ConfigurationError, LegatoError
+from ..records import RunStatus
+from ..store import DEFAULT_URL, open_store
+from ..worker import Worker
+from .loader import load_app, load_workflow
+from .progress import follow
+from .render import (
+    entry_dict,
+    journal_table,
+    make_console,
+    run_dict,
+    runs_table,
+    stamp,
+    styled,
+)
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="legato",
+    help="Durable workflows on SQLite: run, start, signal, cancel, inspect, serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="Inspect runs.", no_args_is_help=True)
+workers_app = typer.Typer(help="Inspect workers.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+queues_app = typer.Typer(help="Queue limits shared by all workers.", no_args_is_help=True)
+app.add_typer(queues_app, name="queues")
+app.add_typer(runs_app, name="runs")
+app.add_typer(workers_app, name="workers")
+app.add_typer(db_app, name="db")
+
+out = make_console()
+err = make_console(stderr=True)
+
+
+@dataclass
+class Settings:
+    db: str = DEFAULT_URL
+    debug: bool = False
+
+
+settings = Settings()
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def handles_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """Turn Legato and input errors into one clear line (a traceback only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (LegatoError, TimeoutError) as exc:
+            if settings.debug:
+                raise
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def parse_json(text: str | None, option: str) -> Any:
+    """JSON from an option value; ``@path`` reads it from a file."""
+    if text is None:
+        return None
+    source = option
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise ConfigurationError(f"{option}: no such file {path}")
+        source = f"{option} file {path}"
+        text = path.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+
+
+@app.callback()
+def _options(
+    db: str = typer.Option(
+        DEFAULT_URL, "--db", envvar="LEGATO_DB", help="Database URL (sqlite:///file.db)."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    settings.db = db
+    settings.debug = debug
+
+
+@app.command("run")
+@handles_errors
+def run_command(
+    target: str = typer.Argument(..., help="FILE.py:WORKFLOW or MODULE:WORKFLOW"),
+    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
+    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
+    concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Start a run and execute it with an embedded worker until it ends; print the result."""
+    wf = load_workflow(target)
+    value = parse_json(input, "--input")
+
+    async def go() -> int:
+        store = open_store(settings.db)
+        await store.open()
+        worker = Worker(store, workflows=[wf], concurrency=concurrency)
+        serving = asyncio.create_task(worker.run())
+        try:
+            client = AsyncClient(store)
+            handle = await client.start(wf, input_json=value, run_id=run_id)
+            if not as_json:
+                verb = "started" if handle.created else "resumed"
+                out.print(f"run [bold]{handle.run_id}[/bold] of {wf.name} {verb}")
+            record = await follow(client, handle.run_id, Console(quiet=as_json))
+        finally:
+            worker.stop()
+            await serving
+            await store.close()
+        if as_json:
+            print(json.dumps(run_dict(record)))
+        elif record.status is RunStatus.COMPLETED:
+            out.print(f"run {record.run_id} {styled('completed')}; result:")
+            out.print_json(record.output or "null")
+        else:
+            error = record.error_dict() or {}
+            out.print(f"run {record.run_id} {styled(record.status.value)}")
+            err.print(f"[red]{error.get('type', '')}[/red]: {error.get('message', '')}")
+        return 0 if record.status is RunStatus.COMPLETED else 1
+
+    code = _run(go())
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("start")
+@handles_errors
+def start_command(
+    target: str = typer.Argument(..., help="FILE.py:WORKFLOW or MODULE:WORKFLOW"),
+    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
+    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
+    queue: str | None = typer.Option(None, "--queue", help="Queue (default: the workflow's)."),
+    priority: int = typer.Option(0, "--priority", help="Higher starts first."),
+    key: str | None = typer.Option(None, "--key", help="Concurrency key (per-key limits)."),
+) -> None:
+    """Start a run (a worker executes it) and print its id."""
+    wf = load_workflow(target)
+    value = parse_json(input, "--input")
+
+    async def go() -> str:
+        async with AsyncClient(settings.db) as client:
+            handle = await client.start(
+                wf,
+                input_json=value,
+                run_id=run_id,
+                queue=queue,
+                priority=priority,
+                concurrency_key=key,
+            )
+            return handle.run_id
+
+    print(_run(go()))
+
+
+@app.command("worker")
+@handles_errors
+def worker_command(
+    app_path: str = typer.Option(..., "--app", help="FILE.py or MODULE defining workflows."),
+    concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
+    lease: float = typer.Option(15.0, "--lease", help="Lease length in seconds."),
+    queue_names: list[str] | None = typer.Option(
+        None, "--queue", "-q", help="Queue to serve (repeat for several; default: default)."
+    ),
+) -> None:
+    """Serve runs until SIGTERM or Ctrl-C (in-flight steps finish; runs are released)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    load_app(app_path)
+    queues = queue_names or ["default"]
+
+    async def go() -> None:
+        worker = Worker(settings.db, concurrency=concurrency, lease_seconds=lease, queues=queues)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        err.print(
+            f"worker {worker.worker_id} serving {settings.db} "
+            f"(host {worker.host}, pid {worker.pid}, concurrency {concurrency}, "
+            f"queues {', '.join(queues)})"
+        )
+        await worker.run()
+
+    _run(go())
+
+
+@app.command("signal")
+@handles_errors
+def signal_command(
+    run_id: str = typer.Argument(..., help="Run id."),
+    name: str = typer.Argument(..., help="Signal name."),
+    data: str | None = typer.Option(None, "--data", "-d", help="JSON data, or @file.json"),
+) -> None:
+    """Send a signal to a run (buffered until the run waits for it)."""
+    value = parse_json(data, "--data")
+
+    async def go() -> None:
+        async with AsyncClient(settings.db) as client:
+            await client.signal(run_id, name, value)
+
+    _run(go())
+    out.print(f"signal {name!r} sent to run {run_id}")
+
+
+@app.command("cancel")
+@handles_errors
+def cancel_command(run_id: str = typer.Argument(..., help="Run id.")) -> None:
+    """Ask a run to cancel; it sees the cancellation at its next step or wait."""
+
+    async def go() -> RunStatus:
+        async with AsyncClient(settings.db) as client:
+            return (await client.cancel(run_id)).status
+
+    status = _run(go())
+    if status.is_terminal:
+        out.print(f"run {run_id} had already ended ({status.value})")
+    else:
+        out.print(f"cancellation of run {run_id} requested")
+
+
+@runs_app.command("list")
+@handles_errors
+def runs_list(
+    status: str | None = typer.Option(None, "--status", help="Only runs in this status."),
+    workflow: str | None = typer.Option(None, "--workflow", help="Only runs of this workflow."),
+    limit: int = typer.Option(50, "--limit", help="At most this many (newest first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+) -> None:
+    """List runs, newest first."""
+    if status is not None and status not in {s.value for s in RunStatus}:
+        choices = ", ".join(s.value for s in RunStatus)
+        raise ConfigurationError(f"unknown status {status!r}: use one of {choices}")
+
+    async def go() -> Any:
+        async with AsyncClient(settings.db) as client:
+            return await client.list(status, workflow, limit)
+
+    runs = _run(go())
+    if as_json:
+        for record in runs:
+            print(json.dumps(run_dict(record)))
+    else:
+        out.print(runs_table(runs))
+
+
+@runs_app.command("show")
+@handles_errors
+def runs_show(
+    run_id: str = typer.Argument(..., help="Run id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a run and its journal: steps, attempts, timings, inputs and outputs."""
+
+    async def go() -> Any:
+        async with AsyncClient(settings.db) as client:
+            return await client.get(run_id), await client.journal(run_id)
+
+    record, journal = _run(go())
+    if as_json:
+        print(json.dumps({**run_dict(record), "journal": [entry_dict(e) for e in journal]}))
+        return
+    out.print(f"[bold]run[/bold] {record.run_id}   [bold]workflow[/bold] {record.workflow}")
+    out.print(f"status {styled(record.status.value)}   version {record.version or '-'}")
+    out.print(f"created {stamp(record.created_at)}   ended {stamp(record.ended_at) or '-'}")
+    if record.parent_run_id:
+        out.print(f"child of {record.parent_run_id}")
+    if record.wait_signals:
+        out.print(f"waiting for signal(s): {', '.join(record.wait_signals)}")
+    if record.wake_at:
+        out.print(f"wakes at {stamp(record.wake_at)} UTC")
+    out.print(journal_table(journal))
+    if record.output is not None:
+        out.print("result:")
+        out.print_json(record.output)
+    error = record.error_dict()
+    if error:
+        out.print(f"[red]{error.get('type')}[/red]: {error.get('message')}")
+
+
+@workers_app.command("list")
+@handles_errors
+def workers_list(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
+    """Workers that have a heartbeat in the database, and how many runs each holds."""
+
+    async def go() -> Any:
+        async with AsyncClient(settings.db) as client:
+            return await client.store.list_workers()
+
+    workers = _run(go())
+    if as_json:
+        for w in workers:
+            print(json.dumps(_worker_dict(w)))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(workers)} worker(s)")
+    for column in ("worker", "host", "pid", "started", "heartbeat", "runs"):
+        table.add_column(column)
+    for w in workers:
+        table.add_row(
+            w.worker_id, w.host, str(w.pid), stamp(w.started_at), stamp(w.heartbeat_at), str(w.runs)
+        )
+    out.print(table)
+
+
+@queues_app.command("set")
+@handles_errors
+def queues_set(
+    name: str = typer.Argument(..., help="Queue name."),
+    concurrency: int | None = typer.Option(None, help="Runs executing at once, all workers."),
+    key_concurrency: int | None = typer.Option(None, help="The same, per concurrency key."),
+    rate: int | None = typer.Option(None, help="Runs that may start per --per seconds."),
+    per: float = typer.Option(1.0, help="Rate period in seconds."),
+) -> None:
+    """Set (replace) a queue's limits; options left out are lifted."""
+
+    async def go() -> Any:
+        async with AsyncClient(settings.db) as client:
+            return await client.set_queue(
+                name,
+                concurrency=concurrency,
+                key_concurrency=key_concurrency,
+                rate_limit=rate,
+                rate_period=per,
+            )
+
+    _run(go())
+    out.print(f"queue {name!r}: {_limits_text(concurrency, key_concurrency, rate, per)}")
+
+
+@queues_app.command("list")
+@handles_errors
+def queues_list(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
+    """Queues with limits."""
+
+    async def go() -> Any:
+        async with AsyncClient(settings.db) as client:
+            return await client.queues()
+
+    for q in _run(go()):
+        if as_json:
+            print(json.dumps(dataclasses.asdict(q)))
+        else:
+            limits = _limits_text(q.concurrency, q.key_concurrency, q.rate_limit, q.rate_period)
+            out.print(f"{q.name}: {limits}")
+
+
+def _limits_text(
+    concurrency: int | None, per_key: int | None, rate: int | None, per: float | None
+) -> str:
+    parts = []
+    if concurrency is not None:
+        parts.append(f"at most {concurrency} at once")
+    if per_key is not None:
+        parts.append(f"at most {per_key} per key")
+    if rate is not None:
+        parts.append(f"at most {rate} starts per {per:g} s")
+    return ", ".join(parts) or "no limits"
+
+
+@db_app.command("upgrade")
+@handles_errors
+def db_upgrade() -> None:
+    """Create or upgrade Legato's tables (safe to run on several hosts at once)."""
+
+    async def go() -> list[int]:
+        return await open_store(settings.db).upgrade()
+
+    applied = _run(go())
+    if applied:
+        out.print(f"applied migration(s) {', '.join(map(str, applied))} to {settings.db}")
+    else:
+        out.print(f"{settings.db} is up to date")
+
+
+@app.command("health")
+@handles_errors
+def health_command(
+    require_worker: bool = typer.Option(
+        False, "--require-worker", help="Also require a live worker on this host."
+    ),
+    max_age: float = typer.Option(
+        45.0, "--max-age", help="Seconds since a worker's last heartbeat to count as live."
+    ),
+) -> None:
+    """Exit 0 if the database is reachable and its schema current (for supervisors)."""
+    import socket
+    import time
+
+    async def go() -> Any:
+        async with AsyncClient(settings.db) as client:
+            return await client.store.list_workers()
+
+    workers = _run(go())
+    host = socket.gethostname()
+    live = [w for w in workers if w.host == host and time.time() - w.heartbeat_at <= max_age]
+    if require_worker and not live:
+        _fail(f"no worker on host {host} has sent a heartbeat in the last {max_age:g} s")
+    out.print(f"ok: database reachable, schema current, {len(live)} live worker(s) on {host}")
+
+
+def _worker_dict(w: Any) -> dict[str, Any]:
+    fields = ("worker_id", "host", "pid", "started_at", "heartbeat_at", "runs")
+    return {name: getattr(w, name) for name in fields}
+
+
+def main() -> None:
+    """Entry point of the ``legato`` command."""
+    try:
+        app()
+    except LegatoError as exc:  # raised during option parsing or with --debug
+        if settings.debug:
+            raise
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

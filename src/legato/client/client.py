@@ -1,0 +1,332 @@
+"""Start, signal, cancel and inspect runs: the one path every front door uses.
+
+:class:`AsyncClient` is the implementation. :class:`Client` is the same API for plain
+(synchronous) code: it runs an :class:`AsyncClient` on a private event loop in a
+background thread and waits for each call. One implementation, two faces; the tests run
+both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from ..errors import ConfigurationError, RunFailed, RunNotFound
+from ..payload import dumps, loads
+from ..records import JournalEntry, NewRun, QueueLimits, RunRecord, RunStatus
+from ..runtime.definitions import Workflow
+from ..runtime.retry import seconds
+from ..store import DEFAULT_URL, Store, open_store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """A started run: its id and whether this call created it (False: it already existed)."""
+
+    run_id: str
+    workflow: str
+    created: bool
+
+
+class AsyncClient:
+    """Talks to the store on behalf of users, the CLI and the HTTP API."""
+
+    def __init__(self, db: str | Store = DEFAULT_URL) -> None:
+        self.store: Store = open_store(db) if isinstance(db, str) else db
+        self._owns_store = isinstance(db, str)
+        self._opened = not self._owns_store
+
+    async def __aenter__(self) -> AsyncClient:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open the store (a client given a URL owns its store)."""
+        if not self._opened:
+            await self.store.open()
+            self._opened = True
+
+    async def close(self) -> None:
+        if self._owns_store and self._opened:
+            await self.store.close()
+            self._opened = False
+
+    async def start(
+        self,
+        workflow: Workflow[P, Any] | str,
+        *args: Any,
+        run_id: str | None = None,
+        input_json: Any = None,
+        queue: str | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        **kwargs: Any,
+    ) -> RunHandle:
+        """Start a run of ``workflow`` with these arguments; idempotent by ``run_id``.
+
+        ``workflow`` is a :class:`Workflow` (arguments are checked against its signature)
+        or a registered name. ``input_json`` gives the input as JSON instead (CLI/HTTP):
+        the value of the only parameter, or an object/array for several.
+
+        Flow control: ``queue`` (default: the workflow's), ``priority`` (higher first among
+        waiting starts), ``concurrency_key`` (for a queue's per-key limit, e.g. a customer).
+        """
+        await self.open()
+        default_queue = "default"
+        if isinstance(workflow, Workflow):
+            name, version, default_queue = workflow.name, workflow.version, workflow.queue
+            if input_json is not None:
+                encoded = workflow.input_from_json(input_json)
+            else:
+                encoded = workflow.encode_args(args, kwargs)
+        else:
+            name, version = workflow, None
+            encoded = [[input_json], {}] if input_json is not None else [list(args), kwargs]
+        new = NewRun(
+            run_id=run_id or uuid.uuid4().hex,
+            workflow=name,
+            input=dumps(encoded, f"input of workflow {name!r}"),
+            version=version,
+            queue=queue or default_queue,
+            priority=priority,
+            concurrency_key=concurrency_key,
+        )
+        record, created = await self.store.create_run(new, time.time())
+        return RunHandle(record.run_id, record.workflow, created)
+
+    async def set_queue(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        key_concurrency: int | None = None,
+        rate_limit: int | None = None,
+        rate_period: float | timedelta = 1.0,
+    ) -> QueueLimits:
+        """Set a queue's limits for every worker: at most ``concurrency`` runs executing,
+        ``key_concurrency`` per concurrency key, ``rate_limit`` starts per ``rate_period``.
+        None lifts a limit."""
+        await self.open()
+        for label, value in (
+            ("concurrency", concurrency),
+            ("key_concurrency", key_concurrency),
+            ("rate_limit", rate_limit),
+        ):
+            if value is not None and value < 1:
+                raise ConfigurationError(f"queue {name!r}: {label} must be at least 1")
+        limits = QueueLimits(
+            name,
+            concurrency,
+            key_concurrency,
+            rate_limit,
+            seconds(rate_period) if rate_limit is not None else None,
+        )
+        await self.store.set_queue(limits)
+        return limits
+
+    async def queues(self) -> list[QueueLimits]:
+        """Queues that have limits."""
+        await self.open()
+        return await self.store.list_queues()
+
+    async def signal(self, run_id: str, name: str, data: Any = None) -> None:
+        """Send signal ``name`` with ``data``; buffered until the run waits for it."""
+        await self.open()
+        payload = dumps(data, f"data of signal {name!r}")
+        await self.store.send_signal(run_id, name, payload, time.time())
+
+    async def cancel(self, run_id: str) -> RunRecord:
+        """Ask a run to cancel: it sees ``asyncio.CancelledError`` at its next command."""
+        await self.open()
+        return await self.store.request_cancel(run_id, time.time())
+
+    async def get(self, run_id: str) -> RunRecord:
+        """The run as stored now (RunNotFound if there is none)."""
+        await self.open()
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise RunNotFound(run_id)
+        return record
+
+    async def journal(self, run_id: str) -> list[JournalEntry]:
+        """The run's journal: its steps, waits and children, with timings and payloads."""
+        await self.get(run_id)
+        return await self.store.get_journal(run_id)
+
+    async def list(
+        self,
+        status: RunStatus | str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
+        """Runs, newest first."""
+        await self.open()
+        state = RunStatus(status) if status is not None else None
+        return await self.store.list_runs(state, workflow, limit)
+
+    async def wait(
+        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 0.05
+    ) -> RunRecord:
+        """Wait until the run has ended (completed, failed, cancelled) or is parked."""
+        deadline = None if timeout is None else time.monotonic() + seconds(timeout)
+        delay = min(poll, 0.01)
+        while True:
+            record = await self.get(run_id)
+            if record.status.is_terminal or record.status is RunStatus.PARKED:
+                return record
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id!r} is still {record.status} after the timeout")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, poll)
+
+    async def result(
+        self,
+        run_id: str,
+        timeout: float | timedelta | None = None,
+        workflow: Workflow[Any, R] | None = None,
+    ) -> Any:
+        """Wait for the run and return its result (typed by ``workflow`` if given).
+
+        Raises :class:`legato.RunFailed` if it failed, was cancelled or was parked.
+        """
+        record = await self.wait(run_id, timeout)
+        if record.status is not RunStatus.COMPLETED:
+            raise RunFailed(run_id, record.status.value, record.error_dict())
+        annotation = workflow.return_annotation if workflow is not None else Any
+        return loads(record.output, annotation, f"result of run {run_id}")
+
+
+class Client:
+    """Synchronous face of :class:`AsyncClient` (same methods, same semantics)."""
+
+    def __init__(self, db: str | Store = DEFAULT_URL) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="legato-client", daemon=True
+        )
+        self._thread.start()
+        self._async = AsyncClient(db)
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._call(self._async.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    def start(
+        self,
+        workflow: Workflow[P, Any] | str,
+        *args: Any,
+        run_id: str | None = None,
+        input_json: Any = None,
+        queue: str | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        **kwargs: Any,
+    ) -> RunHandle:
+        """See :meth:`AsyncClient.start`."""
+        return self._call(
+            self._async.start(
+                workflow,
+                *args,
+                run_id=run_id,
+                input_json=input_json,
+                queue=queue,
+                priority=priority,
+                concurrency_key=concurrency_key,
+                **kwargs,
+            )
+        )
+
+    def set_queue(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        key_concurrency: int | None = None,
+        rate_limit: int | None = None,
+        rate_period: float | timedelta = 1.0,
+    ) -> QueueLimits:
+        """See :meth:`AsyncClient.set_queue`."""
+        return self._call(
+            self._async.set_queue(
+                name,
+                concurrency=concurrency,
+                key_concurrency=key_concurrency,
+                rate_limit=rate_limit,
+                rate_period=rate_period,
+            )
+        )
+
+    def queues(self) -> list[QueueLimits]:
+        """See :meth:`AsyncClient.queues`."""
+        return self._call(self._async.queues())
+
+    def signal(self, run_id: str, name: str, data: Any = None) -> None:
+        """See :meth:`AsyncClient.signal`."""
+        self._call(self._async.signal(run_id, name, data))
+
+    def cancel(self, run_id: str) -> RunRecord:
+        """See :meth:`AsyncClient.cancel`."""
+        return self._call(self._async.cancel(run_id))
+
+    def get(self, run_id: str) -> RunRecord:
+        """See :meth:`AsyncClient.get`."""
+        return self._call(self._async.get(run_id))
+
+    def journal(self, run_id: str) -> list[JournalEntry]:
+        """See :meth:`AsyncClient.journal`."""
+        return self._call(self._async.journal(run_id))
+
+    def list(
+        self,
+        status: RunStatus | str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
+        """See :meth:`AsyncClient.list`."""
+        return self._call(self._async.list(status, workflow, limit))
+
+    def wait(self, run_id: str, timeout: float | timedelta | None = None) -> RunRecord:
+        """See :meth:`AsyncClient.wait`."""
+        return self._call(self._async.wait(run_id, timeout))
+
+    def result(
+        self,
+        run_id: str,
+        timeout: float | timedelta | None = None,
+        workflow: Workflow[Any, R] | None = None,
+    ) -> Any:
+        """See :meth:`AsyncClient.result`."""
+        return self._call(self._async.result(run_id, timeout, workflow))
+
+
+def decode_output(record: RunRecord) -> Any:
+    """The run's stored result as plain JSON (None if it has none)."""
+    return json.loads(record.output) if record.output else None

@@ -1,0 +1,78 @@
+"""JSON payloads typed by annotations.
+
+Inputs, step results, signal data and run results are stored as JSON, never pickle.
+Encoding accepts anything pydantic can dump (models, dataclasses, datetimes, enums,
+plain JSON types); decoding validates against the annotation the receiving function
+declares, so a step annotated ``-> Receipt`` gives back a ``Receipt`` on replay too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from .errors import PayloadError
+
+_ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    if annotation is Any or annotation is inspect.Parameter.empty or annotation is None:
+        return _ANY_ADAPTER
+    try:
+        adapter = _adapters.get(annotation)
+    except TypeError:  # unhashable annotation: build it each time
+        return TypeAdapter(annotation)
+    if adapter is None:
+        adapter = _adapters[annotation] = TypeAdapter(annotation)
+    return adapter
+
+
+def to_jsonable(value: Any, what: str) -> Any:
+    """Turn ``value`` into plain JSON types, or raise PayloadError naming ``what``."""
+    if isinstance(value, _PLAIN):
+        return value
+    try:
+        return _ANY_ADAPTER.dump_python(value, mode="json")
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        raise PayloadError(
+            f"{what} cannot be stored as JSON ({type(value).__name__}: {exc}); "
+            "return JSON types, dataclasses or pydantic models"
+        ) from exc
+
+
+def dumps(value: Any, what: str) -> str:
+    """Encode ``value`` as a JSON string (compact); ``what`` names it in errors."""
+    return json.dumps(to_jsonable(value, what), separators=(",", ":"), allow_nan=False)
+
+
+def from_jsonable(data: Any, annotation: Any, what: str) -> Any:
+    """Validate plain JSON ``data`` against ``annotation`` (models are rebuilt)."""
+    adapter = _adapter(annotation)
+    if adapter is _ANY_ADAPTER:
+        return data
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "value"
+        raise PayloadError(
+            f"{what} does not fit {_type_name(annotation)}: {where}: {first.get('msg')}"
+        ) from exc
+
+
+def loads(text: str | None, annotation: Any, what: str) -> Any:
+    """Decode a JSON string and validate it against ``annotation``."""
+    if text is None:
+        return None
+    return from_jsonable(json.loads(text), annotation, what)
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)

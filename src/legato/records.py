@@ -1,0 +1,185 @@
+"""Value types shared by every layer: runs, journal entries, statuses.
+
+Frozen dataclasses with explicit fields; the store backends convert rows to and from
+these, so nothing above the store ever sees a database row.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life."""
+
+    PENDING = "pending"  # runnable, not owned by any worker
+    RUNNING = "running"  # owned by a worker under a lease
+    WAITING = "waiting"  # evicted from memory until a timer, signal or child wakes it
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PARKED = "parked"  # stopped for an operator (non-determinism); nothing is lost
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class EntryKind(enum.StrEnum):
+    """What a journal entry records."""
+
+    STEP = "step"
+    SLEEP = "sleep"
+    SIGNAL = "signal"
+    CHILD = "child"
+    WAIT_ANY = "wait_any"
+    NOW = "now"
+    UUID = "uuid"
+    RANDOM = "random"
+    PATCH = "patch"
+    CANCEL = "cancel"
+
+
+class EntryStatus(enum.StrEnum):
+    """State of one journal entry."""
+
+    RUNNING = "running"  # a step attempt started (at-least-once: may run again after a crash)
+    WAITING = "waiting"  # a durable wait that has not been satisfied yet
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"  # the run was cancelled while it waited here
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One command of a run, keyed by its position ``seq`` in the workflow code.
+
+    ``seq`` is ``"3"`` for the third command of the workflow's main coroutine and
+    ``"4.2"`` for the second command of the task the main coroutine created fourth
+    (``asyncio.gather`` members), so it does not depend on which task finished first.
+    """
+
+    run_id: str
+    seq: str
+    kind: EntryKind
+    name: str
+    status: EntryStatus
+    attempts: int = 0
+    input: str | None = None  # JSON
+    output: str | None = None  # JSON
+    error: str | None = None  # JSON object: type, message, traceback
+    started_at: float | None = None
+    ended_at: float | None = None
+    wake_at: float | None = None  # deadline of a sleep or timed wait
+    child_run_id: str | None = None
+
+    def error_dict(self) -> dict[str, Any] | None:
+        return json.loads(self.error) if self.error else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as stored: identity, status, payloads and ownership."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    input: str | None = None  # JSON array of positional arguments
+    output: str | None = None
+    error: str | None = None
+    version: str | None = None
+    parent_run_id: str | None = None
+    parent_seq: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    wake_at: float | None = None
+    wait_signals: tuple[str, ...] = ()
+    owner: str | None = None
+    lease_epoch: int = 0
+    lease_expires_at: float | None = None
+    cancel_requested: bool = False
+    queue: str = "default"
+    priority: int = 0
+    concurrency_key: str | None = None
+
+    def error_dict(self) -> dict[str, Any] | None:
+        return json.loads(self.error) if self.error else None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """A signal buffered for a run until a ``wait_for_signal`` consumes it."""
+
+    signal_id: int
+    run_id: str
+    name: str
+    payload: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRun:
+    """What a worker gets when it claims a run: the run, its journal and buffered signals."""
+
+    run: RunRecord
+    journal: dict[str, JournalEntry] = field(default_factory=dict)
+    signals: list[SignalRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run to create (idempotently, by ``run_id``)."""
+
+    run_id: str
+    workflow: str
+    input: str | None
+    version: str | None = None
+    parent_run_id: str | None = None
+    parent_seq: str | None = None
+    queue: str = "default"
+    priority: int = 0
+    concurrency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """Limits on a named queue, shared by every worker that serves it.
+
+    ``concurrency``: runs of the queue executing at once, across all workers.
+    ``key_concurrency``: the same, per ``concurrency_key`` (e.g. one per customer).
+    ``rate_limit`` runs may *start* per ``rate_period`` seconds. None: no limit.
+    """
+
+    name: str
+    concurrency: int | None = None
+    key_concurrency: int | None = None
+    rate_limit: int | None = None
+    rate_period: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suspension:
+    """Why a run leaves memory: its earliest timer, the signals and children it awaits."""
+
+    wake_at: float | None
+    signals: tuple[str, ...] = ()
+    child_seqs: tuple[str, ...] = ()
+    cancel_delivered: bool = False  # a later cancel request must not wake the run again
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """A live (or recently live) worker process."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    runs: int = 0

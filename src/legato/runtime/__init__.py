@@ -1,0 +1,1 @@
+"""Inside-workflow runtime: decorators, commands, journal replay. No I/O."""

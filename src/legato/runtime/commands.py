@@ -1,0 +1,111 @@
+"""Commands a workflow calls: durable sleep, signals, children, recorded values.
+
+Each is journalled: after a crash, replay returns what was recorded the first time, so
+workflow code stays deterministic. Use these instead of ``asyncio.sleep``, ``time.time``,
+``uuid.uuid4`` and ``random.random`` inside workflows.
+"""
+
+from __future__ import annotations
+
+import random as _random
+import uuid as _uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from ..records import EntryKind
+from .context import Condition, WaitResult
+from .definitions import Workflow
+from .host import StepInfo, step_info_var
+from .retry import seconds
+from .tasks import require_context
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def sleep(duration: float | timedelta) -> None:
+    """Sleep durably: the run leaves memory and wakes when the time comes, on any worker."""
+    await require_context("legato.sleep").sleep(seconds(duration))
+
+
+async def wait_for_signal(name: str, timeout: float | timedelta | None = None) -> Any:
+    """Wait until a signal ``name`` is sent to this run; return its data.
+
+    A signal sent before the wait starts is buffered, never lost. Raises
+    :class:`legato.WaitTimeout` after ``timeout``.
+    """
+    ctx = require_context("legato.wait_for_signal")
+    return await ctx.wait_for_signal(name, seconds(timeout) if timeout is not None else None)
+
+
+def signal(name: str) -> Condition:
+    """A :func:`wait_any` condition: the signal ``name`` arrives."""
+    return Condition("signal", name)
+
+
+def timer(duration: float | timedelta, name: str = "timer") -> Condition:
+    """A :func:`wait_any` condition: ``duration`` passes."""
+    return Condition("timer", name, seconds(duration))
+
+
+async def wait_any(*conditions: Condition, timeout: float | timedelta | None = None) -> WaitResult:
+    """Wait for the first of several signals or timers; return which one and its value."""
+    if not conditions:
+        raise ValueError("wait_any needs at least one condition")
+    ctx = require_context("legato.wait_any")
+    return await ctx.wait_any(conditions, seconds(timeout) if timeout is not None else None)
+
+
+async def child(
+    workflow: Workflow[P, R], *args: Any, run_id: str | None = None, **kwargs: Any
+) -> R:
+    """Run ``workflow`` as a child run and return its result.
+
+    The child is a run of its own (any worker may execute it, it has its own journal);
+    its id defaults to ``<parent id>:<position>`` so a replay never starts it twice.
+    Raises :class:`legato.ChildRunError` if the child fails.
+    """
+    ctx = require_context("legato.child")
+    result: R = await ctx.child(workflow, args, kwargs, run_id or "")
+    return result
+
+
+def now() -> datetime:
+    """The current time (UTC), recorded: a replay sees the same value."""
+    ctx = require_context("legato.now")
+    stamp = ctx.recorded(EntryKind.NOW, ctx.host.now)
+    return datetime.fromtimestamp(stamp, tz=UTC)
+
+
+def uuid4() -> _uuid.UUID:
+    """A random UUID, recorded: a replay sees the same value."""
+    ctx = require_context("legato.uuid4")
+    return _uuid.UUID(ctx.recorded(EntryKind.UUID, lambda: str(_uuid.uuid4())))
+
+
+def random() -> float:
+    """A random float in [0, 1), recorded: a replay sees the same value."""
+    ctx = require_context("legato.random")
+    return float(ctx.recorded(EntryKind.RANDOM, _random.random))
+
+
+def patched(change_id: str) -> bool:
+    """True for runs that reach this point on the new code; False for older runs.
+
+    Wrap a change to a deployed workflow in ``if legato.patched("id"): new else: old``
+    so that runs recorded before the change replay the old path.
+    """
+    return require_context("legato.patched").patched(change_id)
+
+
+def step_info() -> StepInfo:
+    """Inside a running step: its run id, position, attempt and idempotency key."""
+    info = step_info_var.get()
+    if info is None:
+        raise RuntimeError("legato.step_info() can only be called inside a running step")
+    return info
+
+
+def idempotency_key() -> str:
+    """Inside a running step: ``run_id:seq``, the same on every retry and after a crash."""
+    return step_info().idempotency_key

@@ -1,0 +1,579 @@
+"""The workflow context: journal, replay and the commands a workflow issues.
+
+No I/O happens here. A :class:`RuntimeHost` (the worker) persists entries, runs step
+functions and starts children; this module decides *what* to do by comparing each command
+with the run's journal:
+
+* every command gets a position ``seq`` from the task that issues it (see
+  :func:`task_factory`), so positions do not depend on which parallel step finished first;
+* a command found in the journal is replayed (its recorded result is returned, nothing
+  runs); one that does not match the journal is non-determinism and parks the run;
+* a command past the end of the journal is executed and recorded;
+* a wait that cannot be satisfied blocks; when every task of the run is blocked and no
+  step is in flight, the host evicts the run from memory until the wait can end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    ChildRunError,
+    NonDeterminismError,
+    PayloadError,
+    StepError,
+    WaitTimeout,
+)
+from ..payload import dumps, from_jsonable, loads, to_jsonable
+from ..records import (
+    EntryKind,
+    EntryStatus,
+    JournalEntry,
+    NewRun,
+    SignalRecord,
+    Suspension,
+)
+from .diagnostics import caller_location, describe_error
+from .host import RUNNING_MARK_DELAY, RuntimeHost, StepInfo
+from .tasks import TaskState, task_states
+
+if TYPE_CHECKING:
+    from .definitions import Step, Workflow
+
+
+@dataclass
+class _Wait:
+    deadline: float | None
+    signals: tuple[str, ...] = ()
+    child: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WaitResult:
+    """Which condition of :func:`legato.wait_any` fired first, and its value."""
+
+    index: int
+    name: str
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A condition for :func:`legato.wait_any`: a signal by name or a timer."""
+
+    kind: str  # "signal" | "timer"
+    name: str
+    seconds: float = 0.0
+
+
+@dataclass
+class WorkflowContext:
+    """State of one run while it is in a worker's memory."""
+
+    run_id: str
+    workflow_name: str
+    journal: dict[str, JournalEntry]
+    host: RuntimeHost
+    cancel_requested: bool = False
+    tasks: weakref.WeakSet[asyncio.Task[Any]] = field(default_factory=weakref.WeakSet)
+    visited: set[str] = field(default_factory=set)
+    waits: dict[str, _Wait] = field(default_factory=dict)
+    block_futures: set[asyncio.Future[None]] = field(default_factory=set)
+    inflight: int = 0
+    evicting: bool = False
+    cancel_delivered: bool = False
+    nondeterminism: NonDeterminismError | None = None
+
+    # -- positions and replay ------------------------------------------------------------
+    def bind_root(self, task: asyncio.Task[Any]) -> None:
+        """Make ``task`` the run's main task (prefix ``""``)."""
+        task_states[task] = TaskState(self, "")
+        self.tasks.add(task)
+
+    def task_done(self, task: asyncio.Task[Any]) -> None:
+        """A task of the run ended: the rest of the run may now be idle."""
+        if self.host is not None:
+            self.host.on_blocked()
+
+    def is_idle(self) -> bool:
+        """True when no step or store call is in flight and every live task of the run
+        waits durably (in ``_block``) or on other tasks of the run (``gather``, ``await task``).
+
+        A task that is ready to run, or waits on anything else (``asyncio.sleep``, a queue),
+        keeps the run in memory.
+        """
+        if self.inflight or not self.waits:
+            return False
+        for task in list(self.tasks):
+            if task.done():
+                continue
+            waiter = getattr(task, "_fut_waiter", None)  # what the task awaits now
+            if waiter is None or waiter.done():
+                return False  # ready to run, or woken and about to
+            if waiter in self.block_futures:
+                continue
+            if isinstance(waiter, asyncio.Task) and waiter in self.tasks:
+                continue
+            children = getattr(waiter, "_children", None)  # asyncio.gather's future
+            if children is not None and all(c.done() or c in self.tasks for c in children):
+                continue
+            return False
+        return True
+
+    def _state(self) -> TaskState:
+        task = asyncio.current_task()
+        state = task_states.get(task) if task is not None else None
+        if state is None or state.ctx is not self:
+            raise RuntimeError("Legato command issued outside its workflow's tasks")
+        return state
+
+    def _next_seq(self) -> str:
+        state = self._state()
+        state.counter += 1
+        return f"{state.prefix}{state.counter}"
+
+    def _guard(self) -> None:
+        if self.evicting:
+            raise asyncio.CancelledError("run is leaving this worker's memory")
+        if self.nondeterminism is not None:
+            raise self.nondeterminism
+
+    def _expect(self, seq: str, kind: EntryKind, name: str) -> JournalEntry | None:
+        """The journal entry at ``seq`` if it matches the command; None past the journal."""
+        self._guard()
+        self.visited.add(seq)
+        entry = self.journal.get(seq)
+        if entry is None:
+            return None
+        if entry.kind is EntryKind.CANCEL or entry.status is EntryStatus.CANCELLED:
+            self.cancel_delivered = True
+            raise asyncio.CancelledError(f"run {self.run_id} was cancelled")
+        if entry.kind is not kind or entry.name != name:
+            self.nondeterminism = NonDeterminismError(
+                f"run {self.run_id} ({self.workflow_name}): at position {seq} the journal "
+                f"recorded {entry.kind.value} {entry.name!r}, but the code now issues "
+                f"{kind.value} {name!r} at {caller_location()}. The workflow code changed "
+                "under a running workflow: deploy code that matches, or guard the change "
+                "with legato.patched(...). The run is parked until then."
+            )
+            raise self.nondeterminism
+        return entry
+
+    async def _deliver_cancel(self, seq: str) -> None:
+        """At the frontier of a run asked to cancel: record where, then raise."""
+        if self.cancel_requested and not self.cancel_delivered:
+            self.cancel_delivered = True
+            now = self.host.now()
+            await self.host.persist(
+                [
+                    JournalEntry(
+                        self.run_id,
+                        seq,
+                        EntryKind.CANCEL,
+                        "cancel",
+                        EntryStatus.COMPLETED,
+                        started_at=now,
+                        ended_at=now,
+                    )
+                ]
+            )
+            raise asyncio.CancelledError(f"run {self.run_id} was cancelled")
+
+    def unvisited(self) -> list[JournalEntry]:
+        """Journal entries the code never reached (after a successful end: non-determinism)."""
+        return [
+            e
+            for seq, e in self.journal.items()
+            if seq not in self.visited and e.kind is not EntryKind.PATCH
+        ]
+
+    # -- steps ---------------------------------------------------------------------------
+    async def run_step(
+        self,
+        step: Step[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        route: bool = True,
+    ) -> Any:
+        seq = self._next_seq()
+        entry = self._expect(seq, EntryKind.STEP, step.name)
+        if route and step.queue is not None:
+            return await self._routed_step(step, args, kwargs, seq, entry)
+        if entry is not None:
+            if entry.status is EntryStatus.COMPLETED:
+                return loads(entry.output, step.return_annotation, f"result of step {step.name}")
+            if entry.status is EntryStatus.FAILED:
+                err = entry.error_dict() or {}
+                raise StepError(
+                    step.name, err.get("type", "Error"), err.get("message", ""), entry.attempts
+                )
+        else:
+            await self._deliver_cancel(seq)
+        attempt = entry.attempts if entry is not None else 0
+        started = self.host.now()
+        input_json = None if entry is not None else _encode_call(step.name, args, kwargs)
+        self.inflight += 1
+        try:
+            while True:
+                attempt += 1
+                running = JournalEntry(
+                    self.run_id,
+                    seq,
+                    EntryKind.STEP,
+                    step.name,
+                    EntryStatus.RUNNING,
+                    attempts=attempt,
+                    input=input_json,
+                    started_at=started,
+                )
+                # Most steps finish in well under RUNNING_MARK_DELAY: writing "running" only for
+                # the slow ones halves the writes of a fast step and shows every slow one.
+                mark = self.host.persist_later([running], RUNNING_MARK_DELAY)
+                info = StepInfo(self.run_id, seq, step.name, attempt)
+                try:
+                    value = await self.host.execute_step(step, args, kwargs, info)
+                    jsonable = to_jsonable(value, f"result of step {step.name!r}")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    mark.cancel()
+                    unstorable = isinstance(exc, PayloadError)
+                    if not unstorable and step.retry.should_retry(exc, attempt):
+                        self.host.persist_nowait([replace(running, error=describe_error(exc))])
+                        await self.host.backoff(step.retry.delay(attempt))
+                        continue
+                    await self.host.persist(
+                        [
+                            replace(
+                                running,
+                                status=EntryStatus.FAILED,
+                                error=describe_error(exc),
+                                ended_at=self.host.now(),
+                            )
+                        ]
+                    )
+                    raise StepError(
+                        step.name,
+                        f"{type(exc).__module__}.{type(exc).__qualname__}",
+                        str(exc),
+                        attempt,
+                    ) from exc
+                mark.cancel()
+                await self.host.persist(
+                    [
+                        replace(
+                            running,
+                            status=EntryStatus.COMPLETED,
+                            output=json.dumps(jsonable, separators=(",", ":")),
+                            ended_at=self.host.now(),
+                        )
+                    ]
+                )
+                return from_jsonable(jsonable, step.return_annotation, f"result of {step.name}")
+        finally:
+            self.inflight -= 1
+            self.host.on_blocked()
+
+    async def _routed_step(
+        self,
+        step: Step[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        seq: str,
+        entry: JournalEntry | None,
+    ) -> Any:
+        """Run ``step`` on a worker serving its queue, as a run of its own; wait durably."""
+        from .definitions import ROUTED_PREFIX
+
+        if entry is None:
+            child_id = f"{self.run_id}:{seq}"
+            encoded = dumps([list(args), kwargs], f"arguments of step {step.name!r}")
+            child = NewRun(
+                run_id=child_id,
+                workflow=ROUTED_PREFIX + step.name,
+                input=encoded,
+                parent_run_id=self.run_id,
+                parent_seq=seq,
+                queue=step.queue or "default",
+            )
+            entry = await self._start_child(seq, EntryKind.STEP, step.name, child)
+
+        def failed() -> Exception:
+            err = entry.error_dict() or {}
+            return StepError(step.name, err.get("type", "Error"), err.get("message", ""), 1)
+
+        what = f"result of step {step.name}"
+        return await self._child_outcome(entry, step.return_annotation, what, failed)
+
+    async def _start_child(
+        self, seq: str, kind: EntryKind, name: str, child: NewRun
+    ) -> JournalEntry:
+        """Create ``child`` and this run's entry for it (kind CHILD, or STEP when routed)."""
+        await self._deliver_cancel(seq)
+        waiting = JournalEntry(
+            self.run_id,
+            seq,
+            kind,
+            name,
+            EntryStatus.WAITING,
+            input=child.input,
+            started_at=self.host.now(),
+            child_run_id=child.run_id,
+        )
+        return await self.host.start_child(waiting, child)
+
+    async def _child_outcome(
+        self,
+        entry: JournalEntry,
+        annotation: Any,
+        what: str,
+        failed: Callable[[], Exception],
+    ) -> Any:
+        """The child's result, its failure raised, or a durable wait until it ends."""
+        if entry.status is EntryStatus.COMPLETED:
+            return loads(entry.output, annotation, what)
+        if entry.status is EntryStatus.FAILED:
+            raise failed()
+        await self._block(entry, _Wait(None, child=True))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- durable waits -------------------------------------------------------------------
+    async def _block(self, entry: JournalEntry, wait: _Wait) -> None:
+        """Wait durably on ``entry``; a cancellation request ends the wait right here."""
+        if self.cancel_requested and not self.cancel_delivered:
+            self.cancel_delivered = True
+            now = self.host.now()
+            await self.host.persist([replace(entry, status=EntryStatus.CANCELLED, ended_at=now)])
+            raise asyncio.CancelledError(f"run {self.run_id} was cancelled")
+        seq = entry.seq
+        self.waits[seq] = wait
+        forever: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.block_futures.add(forever)
+        self.host.on_blocked()
+        try:
+            await forever  # ended only by eviction
+        finally:
+            self.waits.pop(seq, None)
+            self.block_futures.discard(forever)
+
+    async def sleep(self, seconds: float) -> None:
+        seq = self._next_seq()
+        entry = self._expect(seq, EntryKind.SLEEP, "sleep")
+        now = self.host.now()
+        if entry is None:
+            await self._deliver_cancel(seq)
+            entry = JournalEntry(
+                self.run_id,
+                seq,
+                EntryKind.SLEEP,
+                "sleep",
+                EntryStatus.WAITING,
+                started_at=now,
+                wake_at=now + seconds,
+            )
+            self.host.persist_nowait([entry])
+        if entry.status is EntryStatus.COMPLETED:
+            return
+        assert entry.wake_at is not None
+        if now >= entry.wake_at:
+            self.host.persist_nowait([replace(entry, status=EntryStatus.COMPLETED, ended_at=now)])
+            return
+        await self._block(entry, _Wait(entry.wake_at))
+
+    async def wait_for_signal(self, name: str, timeout: float | None) -> Any:
+        seq = self._next_seq()
+        entry = self._expect(seq, EntryKind.SIGNAL, name)
+        if entry is not None:
+            if entry.status is EntryStatus.COMPLETED:
+                return loads(entry.output, Any, f"signal {name!r}")
+            if entry.status is EntryStatus.TIMED_OUT:
+                raise WaitTimeout(f"no signal {name!r} arrived before the timeout")
+        else:
+            await self._deliver_cancel(seq)
+        now = self.host.now()
+        waiting = entry or JournalEntry(
+            self.run_id,
+            seq,
+            EntryKind.SIGNAL,
+            name,
+            EntryStatus.WAITING,
+            started_at=now,
+            wake_at=now + timeout if timeout is not None else None,
+        )
+
+        def completed(signal: SignalRecord) -> JournalEntry:
+            return replace(
+                waiting, status=EntryStatus.COMPLETED, output=signal.payload, ended_at=now
+            )
+
+        signal = await self.host.take_signal(waiting, (name,), completed)
+        if signal is not None:
+            return loads(signal.payload, Any, f"signal {name!r}")
+        if waiting.wake_at is not None and now >= waiting.wake_at:
+            await self.host.persist([replace(waiting, status=EntryStatus.TIMED_OUT, ended_at=now)])
+            raise WaitTimeout(f"no signal {name!r} arrived before the timeout")
+        await self._block(waiting, _Wait(waiting.wake_at, signals=(name,)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def wait_any(self, conditions: Sequence[Condition], timeout: float | None) -> WaitResult:
+        label = "|".join(f"{c.kind}:{c.name}" for c in conditions)
+        seq = self._next_seq()
+        entry = self._expect(seq, EntryKind.WAIT_ANY, label)
+        if entry is not None:
+            if entry.status is EntryStatus.COMPLETED:
+                recorded = json.loads(entry.output or "{}")
+                index = recorded["index"]
+                return WaitResult(index, conditions[index].name, recorded.get("value"))
+            if entry.status is EntryStatus.TIMED_OUT:
+                raise WaitTimeout(f"none of {label} happened before the timeout")
+        else:
+            await self._deliver_cancel(seq)
+        now = self.host.now()
+        if entry is not None:
+            deadlines = json.loads(entry.input or "[]")
+        else:
+            deadlines = [now + c.seconds if c.kind == "timer" else None for c in conditions]
+            if timeout is not None:
+                deadlines.append(now + timeout)
+        timed = [d for d in deadlines if d is not None]
+        waiting = entry or JournalEntry(
+            self.run_id,
+            seq,
+            EntryKind.WAIT_ANY,
+            label,
+            EntryStatus.WAITING,
+            input=json.dumps(deadlines),
+            started_at=now,
+            wake_at=min(timed) if timed else None,
+        )
+        names = [c.name for c in conditions if c.kind == "signal"]
+
+        def won(index: int, value: Any) -> JournalEntry:
+            return replace(
+                waiting,
+                status=EntryStatus.COMPLETED,
+                output=json.dumps({"index": index, "value": value}),
+                ended_at=now,
+            )
+
+        def on_signal(signal: SignalRecord) -> JournalEntry:
+            index = next(i for i, c in enumerate(conditions) if c.name == signal.name)
+            value: Any = json.loads(signal.payload) if signal.payload else None
+            return won(index, value)
+
+        if names:
+            signal = await self.host.take_signal(waiting, names, on_signal)
+            if signal is not None:
+                index = next(i for i, c in enumerate(conditions) if c.name == signal.name)
+                value = json.loads(signal.payload) if signal.payload else None
+                return WaitResult(index, signal.name, value)
+        else:
+            self.host.persist_nowait([waiting])
+        for index, deadline in enumerate(deadlines[: len(conditions)]):
+            if deadline is not None and now >= deadline:
+                await self.host.persist([won(index, None)])
+                return WaitResult(index, conditions[index].name, None)
+        if timeout is not None and now >= deadlines[-1]:
+            await self.host.persist([replace(waiting, status=EntryStatus.TIMED_OUT, ended_at=now)])
+            raise WaitTimeout(f"none of {label} happened before the timeout")
+        await self._block(waiting, _Wait(waiting.wake_at, signals=tuple(names)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- children ------------------------------------------------------------------------
+    async def child(
+        self, wf: Workflow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], run_id: str
+    ) -> Any:
+        seq = self._next_seq()
+        entry = self._expect(seq, EntryKind.CHILD, wf.name)
+        if entry is None:
+            child_id = run_id or f"{self.run_id}:{seq}"
+            child = NewRun(
+                run_id=child_id,
+                workflow=wf.name,
+                input=json.dumps(wf.encode_args(args, kwargs), separators=(",", ":")),
+                version=wf.version,
+                parent_run_id=self.run_id,
+                parent_seq=seq,
+                queue=wf.queue,
+            )
+            entry = await self._start_child(seq, EntryKind.CHILD, wf.name, child)
+
+        def failed() -> Exception:
+            return ChildRunError(entry.child_run_id or "?", "failed", entry.error_dict())
+
+        what = f"result of child {wf.name}"
+        return await self._child_outcome(entry, wf.return_annotation, what, failed)
+
+    # -- recorded values -----------------------------------------------------------------
+    def recorded(self, kind: EntryKind, produce: Callable[[], Any]) -> Any:
+        """Return the journalled value at this position, or produce and record it."""
+        seq = self._next_seq()
+        entry = self._expect(seq, kind, kind.value)
+        if entry is not None:
+            return json.loads(entry.output or "null")
+        value = produce()
+        now = self.host.now()
+        self.host.persist_nowait(
+            [
+                JournalEntry(
+                    self.run_id,
+                    seq,
+                    kind,
+                    kind.value,
+                    EntryStatus.COMPLETED,
+                    output=json.dumps(value),
+                    started_at=now,
+                    ended_at=now,
+                )
+            ]
+        )
+        return value
+
+    def patched(self, change_id: str) -> bool:
+        self._guard()
+        state = self._state()
+        seq = f"{state.prefix}{state.counter + 1}"
+        entry = self.journal.get(seq)
+        if entry is not None and not (entry.kind is EntryKind.PATCH and entry.name == change_id):
+            return False  # recorded before the change: keep to the old code path
+        state.counter += 1
+        self.visited.add(seq)
+        if entry is None:
+            now = self.host.now()
+            self.host.persist_nowait(
+                [
+                    JournalEntry(
+                        self.run_id,
+                        seq,
+                        EntryKind.PATCH,
+                        change_id,
+                        EntryStatus.COMPLETED,
+                        started_at=now,
+                        ended_at=now,
+                    )
+                ]
+            )
+        return True
+
+    def suspension(self) -> Suspension:
+        deadlines = [w.deadline for w in self.waits.values() if w.deadline is not None]
+        signals = sorted({s for w in self.waits.values() for s in w.signals})
+        children = tuple(seq for seq, w in self.waits.items() if w.child)
+        return Suspension(
+            min(deadlines) if deadlines else None,
+            tuple(signals),
+            children,
+            cancel_delivered=self.cancel_delivered,
+        )
+
+
+def _encode_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    what = f"arguments of step {name!r}"
+    if kwargs:
+        return dumps({"args": list(args), "kwargs": kwargs}, what)
+    return dumps(list(args), what)

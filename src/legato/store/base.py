@@ -1,0 +1,190 @@
+"""The store interface: everything Legato keeps, behind one narrow protocol.
+
+Every backend (SQLite now, PostgreSQL next) implements :class:`Store` and passes the same
+contract tests. Methods that write on behalf of a worker take a :class:`Lease` and are
+*fenced*: they change nothing and return ``False`` (or ``None``) when the run's lease epoch
+or owner no longer matches, so a worker that lost its lease cannot write.
+
+Times are seconds since the epoch (floats). ``now`` is the workflow clock (virtual in
+tests); ``lease_now`` is always the real clock, because leases protect real processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..records import (
+    ClaimedRun,
+    JournalEntry,
+    NewRun,
+    QueueLimits,
+    RunRecord,
+    RunStatus,
+    SignalRecord,
+    Suspension,
+    WorkerRecord,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on a run: writes carry it and are refused when it is stale."""
+
+    run_id: str
+    owner: str
+    epoch: int
+
+
+class Store(Protocol):
+    """Persistence for runs, journals, signals and workers."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect; fail with SchemaError if the schema is not current.
+
+        SQLite upgrades its schema here; PostgreSQL needs :meth:`upgrade` first.
+        """
+
+    async def upgrade(self) -> list[int]:
+        """Apply pending schema migrations; return the versions applied."""
+
+    async def close(self) -> None:
+        """Flush pending writes and close connections."""
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) after this process commits new runnable work."""
+
+    # -- runs, for clients -------------------------------------------------------------
+    async def create_run(self, new: NewRun, now: float) -> tuple[RunRecord, bool]:
+        """Create a pending run, or return the existing one with that id (``created=False``)."""
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+
+    async def list_runs(
+        self, status: RunStatus | None = None, workflow: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        """Newest first."""
+
+    async def get_journal(self, run_id: str) -> list[JournalEntry]:
+        """The run's journal, in the order entries were first written."""
+
+    async def send_signal(self, run_id: str, name: str, payload: str | None, now: float) -> None:
+        """Buffer a signal and wake the run if it waits for it (RunNotFound if no run)."""
+
+    async def request_cancel(self, run_id: str, now: float) -> RunRecord:
+        """Ask a run to cancel; wakes it if it waits. Returns the run as it now stands."""
+
+    # -- worker side ---------------------------------------------------------------------
+    async def claim_runs(
+        self,
+        owner: str,
+        limit: int,
+        now: float,
+        lease_now: float,
+        lease_seconds: float,
+        workflows: Sequence[str],
+        queues: Sequence[str] = ("default",),
+    ) -> list[ClaimedRun]:
+        """Take up to ``limit`` runnable runs (pending, due, or with an expired lease) of
+        the named workflows in the served queues, within the queues' limits (see
+        :class:`QueueLimits`): a worker only takes runs whose code it has."""
+
+    async def set_queue(self, limits: QueueLimits) -> None:
+        """Create or replace a queue's limits (they apply to every worker at once)."""
+
+    async def list_queues(self) -> list[QueueLimits]:
+        """Queues that have limits set."""
+
+    async def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> bool:
+        """Insert or update journal entries (fenced). Durable when the call returns."""
+
+    def record_nowait(
+        self,
+        lease: Lease,
+        entries: Sequence[JournalEntry],
+        on_failure: Callable[[BaseException | None], None],
+    ) -> None:
+        """Queue journal entries for the next grouped commit without waiting for it.
+
+        ``on_failure(None)`` is called if the write was fenced, ``on_failure(exc)`` if it
+        failed; nothing is called on success.
+        """
+
+    async def take_signal(
+        self,
+        lease: Lease,
+        waiting: JournalEntry,
+        names: Sequence[str],
+        on_signal: Callable[[SignalRecord], JournalEntry],
+    ) -> tuple[bool, SignalRecord | None]:
+        """Consume the oldest buffered signal named in ``names``, or record ``waiting``.
+
+        With a signal: ``on_signal(signal)`` is written and the signal is marked consumed,
+        atomically. Without: ``waiting`` is written. Returns (lease still held, signal).
+        """
+
+    def consume_signal_nowait(
+        self,
+        lease: Lease,
+        signal: SignalRecord,
+        entry: JournalEntry,
+        on_failure: Callable[[BaseException | None], None],
+    ) -> None:
+        """Queue: mark ``signal`` consumed by ``entry`` and write ``entry`` (fenced).
+
+        For a signal the worker already knows is buffered for a run it owns; see
+        :meth:`record_nowait` for ``on_failure``.
+        """
+
+    async def start_child(
+        self, lease: Lease, entry: JournalEntry, child: NewRun, now: float
+    ) -> JournalEntry | None:
+        """Create the child run and the parent's journal entry for it, atomically.
+
+        Returns the entry as stored (already completed if the child had finished; failed if
+        the child id belongs to another run's child or to a top-level run), or None when
+        fenced.
+        """
+
+    async def suspend_run(self, lease: Lease, suspension: Suspension, now: float) -> bool:
+        """Evict a run until its wake condition; pending at once if it is already met."""
+
+    async def finish_run(
+        self,
+        lease: Lease,
+        status: RunStatus,
+        output: str | None,
+        error: str | None,
+        now: float,
+    ) -> bool:
+        """End a run (completed, failed, cancelled or parked) and resolve its parent's wait."""
+
+    async def release_run(self, lease: Lease, now: float) -> bool:
+        """Give a run back (graceful shutdown): pending again, for any worker."""
+
+    async def heartbeat(
+        self, worker: WorkerRecord, lease_until: float, run_ids: Sequence[str]
+    ) -> dict[str, tuple[int, bool]]:
+        """Renew the leases of ``run_ids`` (the runs in the worker's memory, no others).
+
+        Returns the worker's runs as {run_id: (epoch, cancel_requested)}.
+        """
+
+    async def deregister_worker(self, worker_id: str) -> None:
+        """Remove a worker that stopped cleanly."""
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        """Known workers, newest heartbeat first."""
+
+    async def expire_leases_of(self, worker_ids: Sequence[str]) -> int:
+        """Make the runs of dead workers claimable now; returns how many runs."""
+
+    async def next_wake_at(self) -> tuple[float | None, float | None]:
+        """(earliest timer, earliest lease expiry): when an idle worker must look again."""
+
+    async def data_changed(self) -> bool:
+        """True if another process committed since the last call (cheap; for idle workers)."""

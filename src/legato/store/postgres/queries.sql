@@ -1,0 +1,202 @@
+-- Every SQL statement the PostgreSQL store runs, by name. Loaded by store.py.
+-- Writes on behalf of a worker lock the run row FOR SHARE while checking the lease, so a
+-- concurrent takeover (FOR UPDATE) either waits for the write or makes it see the new
+-- epoch and write nothing.
+
+-- name: insert_run
+INSERT INTO runs (run_id, workflow, version, status, input, parent_run_id, parent_seq,
+                  created_at, updated_at, queue, priority, concurrency_key)
+VALUES (%(run_id)s, %(workflow)s, %(version)s, 'pending', %(input)s, %(parent_run_id)s,
+        %(parent_seq)s, %(now)s, %(now)s, %(queue)s, %(priority)s, %(concurrency_key)s)
+ON CONFLICT (run_id) DO NOTHING;
+
+-- name: get_run
+SELECT * FROM runs WHERE run_id = %(run_id)s;
+
+-- name: list_runs
+SELECT * FROM runs
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s)
+ORDER BY created_at DESC, run_id DESC
+LIMIT %(limit)s;
+
+-- name: get_journal
+SELECT * FROM journal WHERE run_id = %(run_id)s ORDER BY position;
+
+-- name: lock_run
+SELECT status FROM runs WHERE run_id = %(run_id)s FOR UPDATE;
+
+-- name: insert_signal
+INSERT INTO signals (run_id, name, payload, created_at)
+VALUES (%(run_id)s, %(name)s, %(payload)s, %(now)s);
+
+-- name: wake_for_signal
+UPDATE runs SET status = 'pending', wake_at = NULL, wait_signals = NULL, updated_at = %(now)s
+WHERE run_id = %(run_id)s AND status = 'waiting' AND wait_signals::jsonb ? %(name)s;
+
+-- name: request_cancel
+UPDATE runs SET cancel_requested = true, updated_at = %(now)s,
+       status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END,
+       wake_at = CASE WHEN status = 'waiting' THEN NULL ELSE wake_at END
+WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled');
+
+-- name: candidates_expired
+SELECT run_id, queue, concurrency_key, started_at FROM runs
+WHERE status = 'running' AND lease_expires_at < %(lease_now)s
+  AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+LIMIT %(scan)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: candidates_due
+SELECT run_id, queue, concurrency_key, started_at FROM runs
+WHERE status = 'waiting' AND wake_at <= %(now)s
+  AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+LIMIT %(scan)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: candidates_pending
+SELECT run_id, queue, concurrency_key, started_at FROM runs
+WHERE status = 'pending' AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+ORDER BY priority DESC, created_at
+LIMIT %(scan)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: claim_chosen
+UPDATE runs SET status = 'running', owner = %(owner)s, lease_epoch = lease_epoch + 1,
+       lease_expires_at = %(lease_until)s, started_at = COALESCE(started_at, %(now)s),
+       updated_at = %(now)s, wake_at = NULL, wait_signals = NULL
+WHERE run_id = ANY(%(ids)s)
+RETURNING *;
+
+-- name: lock_queue_limits
+-- Claims on a limited queue take turns: the last free slot goes to one worker only.
+SELECT * FROM queues WHERE name = ANY(%(queues)s) ORDER BY name FOR UPDATE;
+
+-- name: queue_running
+SELECT queue, concurrency_key, COUNT(*) AS n FROM runs
+WHERE status = 'running' AND lease_expires_at >= %(lease_now)s AND queue = ANY(%(queues)s)
+GROUP BY queue, concurrency_key;
+
+-- name: queue_starts
+SELECT COUNT(*) AS n FROM runs WHERE queue = %(queue)s AND started_at >= %(since)s;
+
+-- name: upsert_queue
+INSERT INTO queues (name, concurrency, key_concurrency, rate_limit, rate_period)
+VALUES (%(name)s, %(concurrency)s, %(key_concurrency)s, %(rate_limit)s, %(rate_period)s)
+ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,
+    key_concurrency = excluded.key_concurrency, rate_limit = excluded.rate_limit,
+    rate_period = excluded.rate_period;
+
+-- name: list_queues
+SELECT * FROM queues ORDER BY name;
+
+-- name: claimed_journals
+SELECT * FROM journal WHERE run_id = ANY(%(ids)s) ORDER BY position;
+
+-- name: claimed_signals
+SELECT signal_id, run_id, name, payload, created_at FROM signals
+WHERE run_id = ANY(%(ids)s) AND consumed_seq IS NULL ORDER BY signal_id;
+
+-- name: check_lease
+SELECT 1 FROM runs
+WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s
+FOR SHARE;
+
+-- name: upsert_entry
+-- One statement per journal write: the lease check (row locked FOR SHARE) and the upsert.
+-- No row inserted or updated means the lease was lost.
+INSERT INTO journal (run_id, seq, kind, name, status, attempts, input, output, error,
+                     started_at, ended_at, wake_at, child_run_id)
+SELECT %(run_id)s, %(seq)s, %(kind)s, %(name)s, %(status)s, %(attempts)s, %(input)s,
+       %(output)s, %(error)s, %(started_at)s, %(ended_at)s, %(wake_at)s, %(child_run_id)s
+WHERE EXISTS (SELECT 1 FROM runs
+              WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s
+              FOR SHARE)
+ON CONFLICT (run_id, seq) DO UPDATE SET
+    status = excluded.status, attempts = excluded.attempts,
+    input = COALESCE(excluded.input, journal.input),
+    output = excluded.output, error = excluded.error,
+    started_at = COALESCE(journal.started_at, excluded.started_at),
+    ended_at = excluded.ended_at, wake_at = excluded.wake_at,
+    child_run_id = COALESCE(excluded.child_run_id, journal.child_run_id);
+
+-- name: oldest_signal
+SELECT signal_id, run_id, name, payload, created_at FROM signals
+WHERE run_id = %(run_id)s AND consumed_seq IS NULL AND name = ANY(%(names)s)
+ORDER BY signal_id LIMIT 1
+FOR UPDATE;
+
+-- name: consume_signal
+UPDATE signals SET consumed_seq = %(seq)s WHERE signal_id = %(signal_id)s;
+
+-- name: get_entry
+SELECT * FROM journal WHERE run_id = %(run_id)s AND seq = %(seq)s;
+
+-- name: signal_waiting
+SELECT 1 FROM signals
+WHERE run_id = %(run_id)s AND consumed_seq IS NULL AND name = ANY(%(names)s)
+LIMIT 1;
+
+-- name: child_done
+SELECT 1 FROM journal
+WHERE run_id = %(run_id)s AND status != 'waiting' AND seq = ANY(%(seqs)s)
+LIMIT 1;
+
+-- name: lock_own_run
+SELECT cancel_requested FROM runs
+WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s
+FOR UPDATE;
+
+-- name: suspend_run
+UPDATE runs SET status = %(status)s, wake_at = %(wake_at)s, wait_signals = %(wait_signals)s,
+       owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
+WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s;
+
+-- name: finish_run
+UPDATE runs SET status = %(status)s, output = %(output)s, error = %(error)s,
+       ended_at = %(now)s, updated_at = %(now)s, owner = NULL, lease_expires_at = NULL,
+       wake_at = NULL, wait_signals = NULL
+WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s
+RETURNING parent_run_id, parent_seq;
+
+-- name: resolve_child_entry
+UPDATE journal SET status = %(status)s, output = %(output)s, error = %(error)s,
+       ended_at = %(now)s
+WHERE run_id = %(parent_run_id)s AND seq = %(parent_seq)s AND status = 'waiting';
+
+-- name: wake_run
+UPDATE runs SET status = 'pending', wake_at = NULL, wait_signals = NULL, updated_at = %(now)s
+WHERE run_id = %(run_id)s AND status = 'waiting';
+
+-- name: release_run
+UPDATE runs SET status = 'pending', owner = NULL, lease_expires_at = NULL,
+       updated_at = %(now)s
+WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s;
+
+-- name: upsert_worker
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(started_at)s, %(heartbeat_at)s)
+ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: renew_leases
+UPDATE runs SET lease_expires_at = %(lease_until)s
+WHERE owner = %(owner)s AND status = 'running' AND run_id = ANY(%(ids)s);
+
+-- name: owned_runs
+SELECT run_id, lease_epoch, cancel_requested FROM runs
+WHERE owner = %(owner)s AND status = 'running';
+
+-- name: delete_worker
+DELETE FROM workers WHERE worker_id = %(worker_id)s;
+
+-- name: list_workers
+SELECT w.*, (SELECT COUNT(*) FROM runs r WHERE r.owner = w.worker_id AND r.status = 'running')
+       AS runs
+FROM workers w ORDER BY heartbeat_at DESC;
+
+-- name: expire_leases
+UPDATE runs SET lease_expires_at = 0 WHERE owner = %(owner)s AND status = 'running';
+
+-- name: next_wake
+SELECT (SELECT MIN(wake_at) FROM runs WHERE status = 'waiting') AS timer,
+       (SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running') AS lease;

@@ -1,0 +1,57 @@
+"""Creating and checking the PostgreSQL schema (``legato db upgrade``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ...errors import SchemaError
+from ..sqlfiles import load_migrations, split_statements
+from .writer import Conn
+
+log = logging.getLogger(__name__)
+
+
+async def migrate(conn: Conn, schema: str, shown_url: str, apply: bool) -> list[int]:
+    """Apply pending migrations (``apply``) or check that none is pending."""
+    applied: list[int] = []
+    async with conn.transaction():
+        known = load_migrations(__package__ or "legato.store.postgres")
+        newest = known[-1][0]
+        if not apply:
+            cur = await conn.execute("SELECT to_regclass('schema_migrations') AS t")
+            found = await cur.fetchone()
+            done: set[int] = set()
+            if found and found["t"]:
+                cur = await conn.execute("SELECT version FROM schema_migrations")
+                done = {r["version"] for r in await cur.fetchall()}
+            if not done or max(done) < newest:
+                at = f"is at version {max(done)}" if done else "has no Legato tables"
+                raise SchemaError(
+                    f"{shown_url} {at}; this Legato needs version {newest}: "
+                    f"run `legato --db '{shown_url}' db upgrade`"
+                )
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('legato-migrate'))")
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version integer PRIMARY KEY, applied_at double precision NOT NULL)"
+        )
+        cur = await conn.execute("SELECT version FROM schema_migrations")
+        done = {r["version"] for r in await cur.fetchall()}
+        if done and max(done) > newest:
+            raise SchemaError(
+                f"{shown_url} has schema version {max(done)}, newer than this "
+                f"Legato knows ({newest}): upgrade Legato"
+            )
+        for version, script in known:
+            if version in done:
+                continue
+            for statement in split_statements(script):
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations VALUES (%s, %s)", (version, time.time())
+            )
+            log.info("applied schema migration %d to %s", version, shown_url)
+            applied.append(version)
+    return applied

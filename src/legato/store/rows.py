@@ -1,0 +1,177 @@
+"""Row converters and statement parameters shared by the SQL backends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..records import (
+    EntryKind,
+    EntryStatus,
+    JournalEntry,
+    NewRun,
+    QueueLimits,
+    RunRecord,
+    RunStatus,
+    SignalRecord,
+    WorkerRecord,
+)
+from .base import Lease
+
+Row = Mapping[str, Any]
+
+
+def run_from_row(row: Row) -> RunRecord:
+    signals = row["wait_signals"]
+    return RunRecord(
+        run_id=row["run_id"],
+        workflow=row["workflow"],
+        status=RunStatus(row["status"]),
+        input=row["input"],
+        output=row["output"],
+        error=row["error"],
+        version=row["version"],
+        parent_run_id=row["parent_run_id"],
+        parent_seq=row["parent_seq"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        wake_at=row["wake_at"],
+        wait_signals=tuple(json.loads(signals)) if signals else (),
+        owner=row["owner"],
+        lease_epoch=row["lease_epoch"],
+        lease_expires_at=row["lease_expires_at"],
+        cancel_requested=bool(row["cancel_requested"]),
+        queue=row["queue"],
+        priority=row["priority"],
+        concurrency_key=row["concurrency_key"],
+    )
+
+
+def queue_from_row(row: Row) -> QueueLimits:
+    return QueueLimits(
+        name=row["name"],
+        concurrency=row["concurrency"],
+        key_concurrency=row["key_concurrency"],
+        rate_limit=row["rate_limit"],
+        rate_period=row["rate_period"],
+    )
+
+
+def entry_from_row(row: Row) -> JournalEntry:
+    return JournalEntry(
+        run_id=row["run_id"],
+        seq=row["seq"],
+        kind=EntryKind(row["kind"]),
+        name=row["name"],
+        status=EntryStatus(row["status"]),
+        attempts=row["attempts"],
+        input=row["input"],
+        output=row["output"],
+        error=row["error"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        wake_at=row["wake_at"],
+        child_run_id=row["child_run_id"],
+    )
+
+
+def entry_params(lease: Lease, entry: JournalEntry) -> dict[str, Any]:
+    return {
+        "run_id": lease.run_id,
+        "owner": lease.owner,
+        "epoch": lease.epoch,
+        "seq": entry.seq,
+        "kind": entry.kind.value,
+        "name": entry.name,
+        "status": entry.status.value,
+        "attempts": entry.attempts,
+        "input": entry.input,
+        "output": entry.output,
+        "error": entry.error,
+        "started_at": entry.started_at,
+        "ended_at": entry.ended_at,
+        "wake_at": entry.wake_at,
+        "child_run_id": entry.child_run_id,
+    }
+
+
+def signal_from_row(row: Row) -> SignalRecord:
+    return SignalRecord(
+        signal_id=row["signal_id"],
+        run_id=row["run_id"],
+        name=row["name"],
+        payload=row["payload"],
+        created_at=row["created_at"],
+    )
+
+
+def worker_from_row(row: Row) -> WorkerRecord:
+    return WorkerRecord(
+        worker_id=row["worker_id"],
+        host=row["host"],
+        pid=row["pid"],
+        started_at=row["started_at"],
+        heartbeat_at=row["heartbeat_at"],
+        runs=row["runs"],
+    )
+
+
+def new_run_params(new: NewRun, now: float) -> dict[str, Any]:
+    return {
+        "run_id": new.run_id,
+        "workflow": new.workflow,
+        "version": new.version,
+        "input": new.input,
+        "parent_run_id": new.parent_run_id,
+        "parent_seq": new.parent_seq,
+        "now": now,
+        "queue": new.queue,
+        "priority": new.priority,
+        "concurrency_key": new.concurrency_key,
+    }
+
+
+def queue_params(limits: QueueLimits) -> dict[str, Any]:
+    return {
+        "name": limits.name,
+        "concurrency": limits.concurrency,
+        "key_concurrency": limits.key_concurrency,
+        "rate_limit": limits.rate_limit,
+        "rate_period": limits.rate_period,
+    }
+
+
+def child_id_taken(entry: JournalEntry, child_run_id: str, now: float) -> JournalEntry:
+    """The parent's entry for a child whose requested run id another run already has."""
+    message = (
+        f"run id {child_run_id!r} is already used by another run; "
+        "give each child run a unique run_id"
+    )
+    error = json.dumps({"type": "ChildRunIdTaken", "message": message})
+    return replace(entry, status=EntryStatus.FAILED, ended_at=now, error=error)
+
+
+def child_entry_status(status: RunStatus) -> str:
+    """What a parent's entry becomes when its child run ends in ``status``."""
+    done = status is RunStatus.COMPLETED
+    return EntryStatus.COMPLETED.value if done else EntryStatus.FAILED.value
+
+
+def report_write_failure(
+    on_failure: Callable[[BaseException | None], None],
+) -> Callable[[asyncio.Future[Any]], None]:
+    """A done-callback for a queued write: ``on_failure(None)`` if fenced, ``(exc)`` if failed."""
+
+    def done(fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None or not fut.result():
+            on_failure(exc)
+
+    return done

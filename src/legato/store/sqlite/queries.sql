@@ -1,0 +1,189 @@
+-- Every SQL statement the SQLite store runs, by name. Loaded by queries.py.
+
+-- name: insert_run
+INSERT INTO runs (run_id, workflow, version, status, input, parent_run_id, parent_seq,
+                  created_at, updated_at, queue, priority, concurrency_key)
+VALUES (:run_id, :workflow, :version, 'pending', :input, :parent_run_id, :parent_seq,
+        :now, :now, :queue, :priority, :concurrency_key)
+ON CONFLICT (run_id) DO NOTHING;
+
+-- name: get_run
+SELECT * FROM runs WHERE run_id = :run_id;
+
+-- name: list_runs
+SELECT * FROM runs
+WHERE (:status IS NULL OR status = :status) AND (:workflow IS NULL OR workflow = :workflow)
+ORDER BY created_at DESC, run_id DESC
+LIMIT :limit;
+
+-- name: get_journal
+SELECT * FROM journal WHERE run_id = :run_id ORDER BY rowid;
+
+-- name: insert_signal
+INSERT INTO signals (run_id, name, payload, created_at) VALUES (:run_id, :name, :payload, :now);
+
+-- name: wake_for_signal
+UPDATE runs SET status = 'pending', wake_at = NULL, wait_signals = NULL, updated_at = :now
+WHERE run_id = :run_id AND status = 'waiting'
+  AND EXISTS (SELECT 1 FROM json_each(runs.wait_signals) WHERE value = :name);
+
+-- name: request_cancel
+UPDATE runs SET cancel_requested = 1, updated_at = :now,
+       status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END,
+       wake_at = CASE WHEN status = 'waiting' THEN NULL ELSE wake_at END
+WHERE run_id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
+
+-- name: claim_candidates
+-- Runs with an expired lease first, then due timers, then new runs by priority and age.
+-- INDEXED BY: the planner would otherwise walk every run of the queue (finished ones too).
+SELECT run_id, queue, concurrency_key, started_at FROM (
+    SELECT * FROM (
+        SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_leases_by_queue
+        WHERE status = 'running' AND lease_expires_at < :lease_now
+          AND workflow IN (SELECT value FROM json_each(:workflows))
+          AND queue IN (SELECT value FROM json_each(:queues))
+        LIMIT :scan)
+    UNION ALL
+    SELECT * FROM (
+        SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_timers_by_queue
+        WHERE status = 'waiting' AND wake_at <= :now
+          AND workflow IN (SELECT value FROM json_each(:workflows))
+          AND queue IN (SELECT value FROM json_each(:queues))
+        LIMIT :scan)
+    UNION ALL
+    SELECT * FROM (
+        SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_pending_by_queue
+        WHERE status = 'pending'
+          AND workflow IN (SELECT value FROM json_each(:workflows))
+          AND queue IN (SELECT value FROM json_each(:queues))
+        ORDER BY priority DESC, created_at
+        LIMIT :scan)
+);
+
+-- name: queue_limits
+SELECT * FROM queues WHERE name IN (SELECT value FROM json_each(:queues));
+
+-- name: queue_running
+SELECT queue, concurrency_key, COUNT(*) AS n FROM runs
+WHERE status = 'running' AND lease_expires_at >= :lease_now
+  AND queue IN (SELECT value FROM json_each(:queues))
+GROUP BY queue, concurrency_key;
+
+-- name: queue_starts
+SELECT COUNT(*) AS n FROM runs WHERE queue = :queue AND started_at >= :since;
+
+-- name: upsert_queue
+INSERT INTO queues (name, concurrency, key_concurrency, rate_limit, rate_period)
+VALUES (:name, :concurrency, :key_concurrency, :rate_limit, :rate_period)
+ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,
+    key_concurrency = excluded.key_concurrency, rate_limit = excluded.rate_limit,
+    rate_period = excluded.rate_period;
+
+-- name: list_queues
+SELECT * FROM queues ORDER BY name;
+
+-- name: claim_run
+UPDATE runs SET status = 'running', owner = :owner, lease_epoch = lease_epoch + 1,
+       lease_expires_at = :lease_until, started_at = COALESCE(started_at, :now),
+       updated_at = :now, wake_at = NULL, wait_signals = NULL
+WHERE run_id = :run_id
+RETURNING *;
+
+-- name: claimed_journal
+SELECT * FROM journal WHERE run_id = :run_id ORDER BY rowid;
+
+-- name: unconsumed_signals
+SELECT signal_id, run_id, name, payload, created_at FROM signals
+WHERE run_id = :run_id AND consumed_seq IS NULL ORDER BY signal_id;
+
+-- name: upsert_entry
+INSERT INTO journal (run_id, seq, kind, name, status, attempts, input, output, error,
+                     started_at, ended_at, wake_at, child_run_id)
+SELECT :run_id, :seq, :kind, :name, :status, :attempts, :input, :output, :error,
+       :started_at, :ended_at, :wake_at, :child_run_id
+WHERE EXISTS (SELECT 1 FROM runs
+              WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch)
+ON CONFLICT (run_id, seq) DO UPDATE SET
+    status = excluded.status, attempts = excluded.attempts,
+    input = COALESCE(excluded.input, journal.input),
+    output = excluded.output, error = excluded.error,
+    started_at = COALESCE(journal.started_at, excluded.started_at),
+    ended_at = excluded.ended_at, wake_at = excluded.wake_at,
+    child_run_id = COALESCE(excluded.child_run_id, journal.child_run_id);
+
+-- name: oldest_signal
+SELECT signal_id, run_id, name, payload, created_at FROM signals
+WHERE run_id = :run_id AND consumed_seq IS NULL AND name IN (SELECT value FROM json_each(:names))
+ORDER BY signal_id LIMIT 1;
+
+-- name: consume_signal
+UPDATE signals SET consumed_seq = :seq WHERE signal_id = :signal_id;
+
+-- name: get_entry
+SELECT * FROM journal WHERE run_id = :run_id AND seq = :seq;
+
+-- name: check_lease
+SELECT 1 FROM runs WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch;
+
+-- name: signal_waiting
+SELECT 1 FROM signals
+WHERE run_id = :run_id AND consumed_seq IS NULL AND name IN (SELECT value FROM json_each(:names))
+LIMIT 1;
+
+-- name: child_done
+SELECT 1 FROM journal
+WHERE run_id = :run_id AND status != 'waiting' AND seq IN (SELECT value FROM json_each(:seqs))
+LIMIT 1;
+
+-- name: suspend_run
+UPDATE runs SET status = :status, wake_at = :wake_at, wait_signals = :wait_signals,
+       owner = NULL, lease_expires_at = NULL, updated_at = :now
+WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch;
+
+-- name: finish_run
+UPDATE runs SET status = :status, output = :output, error = :error, ended_at = :now,
+       updated_at = :now, owner = NULL, lease_expires_at = NULL, wake_at = NULL,
+       wait_signals = NULL
+WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch
+RETURNING parent_run_id, parent_seq;
+
+-- name: resolve_child_entry
+UPDATE journal SET status = :status, output = :output, error = :error, ended_at = :now
+WHERE run_id = :parent_run_id AND seq = :parent_seq AND status = 'waiting';
+
+-- name: wake_run
+UPDATE runs SET status = 'pending', wake_at = NULL, wait_signals = NULL, updated_at = :now
+WHERE run_id = :run_id AND status = 'waiting';
+
+-- name: release_run
+UPDATE runs SET status = 'pending', owner = NULL, lease_expires_at = NULL, updated_at = :now
+WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch;
+
+-- name: upsert_worker
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at)
+VALUES (:worker_id, :host, :pid, :started_at, :heartbeat_at)
+ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: renew_leases
+UPDATE runs SET lease_expires_at = :lease_until
+WHERE owner = :owner AND status = 'running' AND run_id IN (SELECT value FROM json_each(:ids));
+
+-- name: owned_runs
+SELECT run_id, lease_epoch, cancel_requested FROM runs WHERE owner = :owner AND status = 'running';
+
+-- name: delete_worker
+DELETE FROM workers WHERE worker_id = :worker_id;
+
+-- name: list_workers
+SELECT w.*, (SELECT COUNT(*) FROM runs r WHERE r.owner = w.worker_id AND r.status = 'running')
+       AS runs
+FROM workers w ORDER BY heartbeat_at DESC;
+
+-- name: expire_leases
+UPDATE runs SET lease_expires_at = 0 WHERE owner = :owner AND status = 'running';
+
+-- name: next_timer
+SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL;
+
+-- name: next_lease_expiry
+SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running';

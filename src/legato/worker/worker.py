@@ -1,0 +1,305 @@
+"""The worker: claims runnable runs, executes them, keeps their leases alive.
+
+One asyncio loop per worker process. Runs that wait are evicted (see execution.py), so
+``concurrency`` bounds the runs *in memory*, not the runs in flight overall: a worker with
+concurrency 100 serves any number of sleeping or signal-waiting runs.
+
+Waking without busy polling: a commit in this process that creates work (a new run, a
+signal, a finished child) sets an event; timers are slept until exactly when they are due;
+work committed by other processes is noticed through SQLite's ``data_version`` (a
+shared-memory counter, no disk read) checked every ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..clock import Clock, SystemClock
+from ..errors import StoreError
+from ..records import WorkerRecord
+from ..runtime.definitions import Workflow, registered
+from ..runtime.tasks import task_factory
+from ..store import DEFAULT_URL, Store, open_store
+from .execution import RunExecution
+
+log = logging.getLogger(__name__)
+
+RELOOK_SECONDS = 1.0
+"""An idle worker claims at least this often, whatever it has heard."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Worker:
+    """Executes workflow runs from one store.
+
+    ``await worker.run()`` serves until :meth:`stop` (graceful: in-flight steps finish and
+    their runs are released to other workers) or cancellation.
+    """
+
+    def __init__(
+        self,
+        db: str | Store = DEFAULT_URL,
+        *,
+        workflows: Iterable[Workflow[Any, Any]] = (),
+        concurrency: int = 100,
+        lease_seconds: float = 15.0,
+        poll_interval: float = 0.2,
+        step_threads: int = 32,
+        clock: Clock | None = None,
+        queues: Iterable[str] = ("default",),
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.store: Store = open_store(db) if isinstance(db, str) else db
+        self._owns_store = isinstance(db, str)
+        self.workflows = {wf.name: wf for wf in workflows}
+        self.queues = list(queues)
+        if not self.queues:
+            raise ValueError("a worker must serve at least one queue")
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.clock: Clock = clock or SystemClock()
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.worker_id = f"{self.host}:{self.pid}:{secrets.token_hex(3)}"
+        self.started_at = time.time()
+        self.pool = ThreadPoolExecutor(step_threads, thread_name_prefix="legato-step")
+        self.killed = False
+        self.executions: dict[str, RunExecution] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.runs_claimed = 0
+        self._last_claim = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve until stopped. Opens (and closes) the store if it was given as a URL."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._install_task_factory(loop)
+        self._wake = asyncio.Event()
+        if self._owns_store:
+            await self.store.open()
+        self.store.add_listener(self.wake)
+        self.clock.on_jump(self.wake)
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        try:
+            await self._heartbeat_once()
+            await self._reap_dead_workers()
+            log.info(
+                "worker %s started (host %s, pid %d, concurrency %d, queues %s)",
+                self.worker_id,
+                self.host,
+                self.pid,
+                self.concurrency,
+                ",".join(self.queues),
+            )
+            await self._serve()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await self._shutdown()
+
+    def _install_task_factory(self, loop: asyncio.AbstractEventLoop) -> None:
+        current = loop.get_task_factory()
+        if current is None:
+            loop.set_task_factory(task_factory)  # type: ignore[arg-type]
+        elif current is not task_factory:
+            raise StoreError(
+                "the event loop already has a task factory; Legato's worker needs its own "
+                "(run the worker on a loop without a custom task factory)"
+            )
+
+    def wake(self) -> None:
+        """Look for work now (thread-safe)."""
+        loop, event = self._loop, self._wake
+        if loop is None or event is None or loop.is_closed():
+            return
+        try:
+            if asyncio.get_running_loop() is loop:
+                event.set()
+                return
+        except RuntimeError:
+            pass
+        loop.call_soon_threadsafe(event.set)
+
+    def stop(self) -> None:
+        """Graceful stop: claim nothing more, let in-flight steps finish, release runs."""
+        self._stopping = True
+        for execution in list(self.executions.values()):
+            execution.stop()
+        self.wake()
+
+    def kill(self) -> None:
+        """Stop at once as if the process died (for tests): nothing more is written."""
+        self.killed = True
+        self._stopping = True
+        for execution in list(self.executions.values()):
+            execution.lose()
+        self.wake()
+
+    async def _shutdown(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if not self.killed:
+            with contextlib.suppress(Exception):
+                await self.store.deregister_worker(self.worker_id)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self._owns_store:
+            await self.store.close()
+        log.info("worker %s stopped", self.worker_id)
+
+    # -- the loop ------------------------------------------------------------------------
+    async def _serve(self) -> None:
+        assert self._wake is not None
+        look = True
+        while not self._stopping:
+            try:
+                look = await self._serve_once(look)
+            except Exception:
+                log.exception("worker %s: store error; retrying", self.worker_id)
+                await asyncio.sleep(self.poll_interval)
+                look = True
+
+    async def _serve_once(self, look: bool) -> bool:
+        """Claim if asked, wait for a reason to look again; return whether to claim next."""
+        assert self._wake is not None
+        # Clear before looking, never after: a wake-up that arrives while we claim stays
+        # set, so the wait below returns at once instead of losing it.
+        self._wake.clear()
+        if look:
+            await self._claim()
+        timeout = await self._idle_timeout()
+        if timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+        if self._stopping:
+            return False
+        return (
+            self._wake.is_set()
+            or timeout < self.poll_interval
+            or await self.store.data_changed()
+            # A queue's rate window may have moved on with nobody committing anything:
+            # look again now and then even when nothing seems to have changed.
+            or time.monotonic() - self._last_claim >= RELOOK_SECONDS
+        )
+
+    async def _idle_timeout(self) -> float:
+        if len(self.executions) >= self.concurrency:
+            return self.poll_interval
+        timer, lease = await self.store.next_wake_at()
+        distance = self.poll_interval
+        if timer is not None:  # timers follow the workflow clock
+            distance = min(distance, timer - self.clock.now())
+        if lease is not None:  # leases follow real time
+            distance = min(distance, lease - time.time())
+        return max(0.0, distance)
+
+    async def _claim(self) -> None:
+        self._last_claim = time.monotonic()
+        while not self._stopping:
+            free = self.concurrency - len(self.executions)
+            if free <= 0:
+                return
+            claimed = await self.store.claim_runs(
+                self.worker_id,
+                free,
+                self.clock.now(),
+                time.time(),
+                self.lease_seconds,
+                self.known_workflows(),
+                self.queues,
+            )
+            for item in claimed:
+                stale = self.executions.get(item.run.run_id)
+                if stale is not None:  # our own lease expired (a long stall): that copy stops
+                    stale.lose()
+                execution = RunExecution(self, item)
+                self.executions[item.run.run_id] = execution
+                task = asyncio.get_running_loop().create_task(execution.execute())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self.runs_claimed += len(claimed)
+            if len(claimed) < free:
+                return
+
+    def known_workflows(self) -> list[str]:
+        """Names of the workflows this worker can run: given ones and those registered."""
+        return sorted({*self.workflows, *registered()})
+
+    def forget(self, execution: RunExecution) -> None:
+        """An execution ended: free its slot, and look for more work if slots were full.
+
+        When slots were free, nothing runnable was left unclaimed for lack of room: new
+        work announces itself (a commit that makes a run runnable wakes the workers).
+        """
+        if self.executions.get(execution.run_id) is execution:
+            del self.executions[execution.run_id]
+            if len(self.executions) + 1 >= self.concurrency and not self._stopping:
+                self.wake()
+
+    # -- leases --------------------------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        interval = self.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            if self.killed:
+                return
+            try:
+                await self._heartbeat_once()
+            except Exception:
+                log.exception("worker %s: heartbeat failed; will retry", self.worker_id)
+
+    async def _heartbeat_once(self) -> None:
+        now = time.time()
+        record = WorkerRecord(self.worker_id, self.host, self.pid, self.started_at, now)
+        # Judge only executions that existed before the heartbeat read the database: one
+        # claimed meanwhile is not in its answer and must not be taken for lost.
+        before = dict(self.executions)
+        owned = await self.store.heartbeat(record, now + self.lease_seconds, list(before))
+        for run_id, execution in before.items():
+            if self.executions.get(run_id) is not execution:
+                continue  # it ended meanwhile
+            held = owned.get(run_id)
+            if held is None or held[0] != execution.lease.epoch:
+                execution.lose()
+            elif held[1]:
+                execution.ctx.cancel_requested = True
+
+    async def _reap_dead_workers(self) -> None:
+        """Free the runs of workers that died on this host (their pid is gone) at once.
+
+        Workers on other hosts are taken over when their leases expire.
+        """
+        dead = [
+            w.worker_id
+            for w in await self.store.list_workers()
+            if w.worker_id != self.worker_id
+            and w.host == self.host
+            and (w.pid != self.pid and not _pid_alive(w.pid))
+        ]
+        if dead:
+            count = await self.store.expire_leases_of(dead)
+            log.info("took over %d run(s) of %d dead worker(s) on this host", count, len(dead))

@@ -1,0 +1,67 @@
+"""Helpers for tests: run async bodies, a worker beside the test, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
+
+import legato
+from legato.store import Store, open_store
+
+T = TypeVar("T")
+
+
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async test body on a fresh event loop."""
+    return asyncio.run(coro_fn())
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    db: str | Store, **options: Any
+) -> AsyncIterator[tuple[legato.Worker, legato.AsyncClient]]:
+    """A worker serving ``db`` in this loop, and a client on the same store."""
+    store = open_store(db) if isinstance(db, str) else db
+    if isinstance(db, str):
+        await store.open()
+    worker = legato.Worker(store, **options)
+    task = asyncio.create_task(worker.run())
+    client = legato.AsyncClient(store)
+    try:
+        yield worker, client
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+        if isinstance(db, str):
+            await store.close()
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
+    """Poll an async or sync predicate until it is true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if loop.time() > deadline:
+            raise AssertionError("condition not met before the timeout")
+        await asyncio.sleep(0.01)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def status_is(client: legato.AsyncClient, run_id: str, status: legato.RunStatus) -> Any:
+    """A predicate for wait_until: the run is in ``status``."""
+
+    async def check() -> bool:
+        return (await client.get(run_id)).status is status
+
+    return check

@@ -1,0 +1,311 @@
+"""The store contract: what every backend must do, tested on each of them."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from dataclasses import replace
+
+import pytest
+
+import legato
+from legato.records import (
+    EntryKind,
+    EntryStatus,
+    JournalEntry,
+    NewRun,
+    RunStatus,
+    Suspension,
+    WorkerRecord,
+)
+from legato.store import Lease, Store, open_store
+from tests.helpers import run
+
+NOW = 1_800_000_000.0
+NAMES = ["wf", "parent", "child"]
+
+
+async def opened(url: str) -> Store:
+    store = open_store(url)
+    await store.open()
+    return store
+
+
+def entry(run_id: str, seq: str, status: EntryStatus = EntryStatus.COMPLETED) -> JournalEntry:
+    return JournalEntry(run_id, seq, EntryKind.STEP, "s", status, attempts=1, output="1")
+
+
+async def claim_one(store: Store, owner: str, lease_now: float = NOW) -> Lease:
+    (claimed,) = await store.claim_runs(owner, 10, NOW, lease_now, 15, NAMES)
+    return Lease(claimed.run.run_id, owner, claimed.run.lease_epoch)
+
+
+def test_create_is_idempotent_and_claim_takes_each_run_once(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            record, created = await store.create_run(NewRun("r1", "wf", "[[], {}]"), NOW)
+            assert created and record.status is RunStatus.PENDING
+            again, created = await store.create_run(NewRun("r1", "other", None), NOW)
+            assert not created and again.workflow == "wf"
+            first = await store.claim_runs("w1", 10, NOW, NOW, 15, NAMES)
+            assert [c.run.run_id for c in first] == ["r1"]
+            assert first[0].run.lease_epoch == 1 and first[0].run.owner == "w1"
+            assert await store.claim_runs("w2", 10, NOW, NOW, 15, NAMES) == []
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_a_worker_claims_only_runs_of_workflows_it_knows(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("mine", "wf", None), NOW)
+            await store.create_run(NewRun("theirs", "billing.invoice", None), NOW)
+            claimed = await store.claim_runs("w1", 10, NOW, NOW, 15, ["wf"])
+            assert [c.run.run_id for c in claimed] == ["mine"]
+            other = await store.claim_runs("w2", 10, NOW, NOW, 15, ["billing.invoice"])
+            assert [c.run.run_id for c in other] == ["theirs"]
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_writes_are_fenced_by_the_lease_epoch(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", None), NOW)
+            old = await claim_one(store, "w1")
+            assert await store.record(old, [entry("r1", "1")])
+            # w1's lease expires; w2 takes the run over with a new epoch.
+            new = await claim_one(store, "w2", lease_now=NOW + 60)
+            assert new.epoch == old.epoch + 1
+            assert not await store.record(old, [entry("r1", "2")])
+            assert not await store.finish_run(old, RunStatus.COMPLETED, "1", None, NOW)
+            assert not await store.suspend_run(old, Suspension(None), NOW)
+            assert (
+                await store.take_signal(old, entry("r1", "3"), ["x"], lambda s: entry("r1", "3"))
+            )[0] is False
+            assert [e.seq for e in await store.get_journal("r1")] == ["1"]
+            assert await store.finish_run(new, RunStatus.COMPLETED, "1", None, NOW)
+            record = await store.get_run("r1")
+            assert record is not None and record.status is RunStatus.COMPLETED
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_signals_are_buffered_consumed_once_and_wake_waiters(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", None), NOW)
+            await store.send_signal("r1", "go", '"early"', NOW)
+            lease = await claim_one(store, "w1")
+            waiting = JournalEntry("r1", "1", EntryKind.SIGNAL, "go", EntryStatus.WAITING)
+
+            def done(signal: object) -> JournalEntry:
+                return replace(waiting, status=EntryStatus.COMPLETED, output='"early"')
+
+            held, signal = await store.take_signal(lease, waiting, ["go"], done)
+            assert held and signal is not None and signal.payload == '"early"'
+            second = replace(waiting, seq="2")
+            held, signal = await store.take_signal(lease, second, ["go"], done)
+            assert held and signal is None  # consumed once; the wait is recorded instead
+            assert await store.suspend_run(lease, Suspension(None, ("go",)), NOW)
+            record = await store.get_run("r1")
+            assert record is not None and record.status is RunStatus.WAITING
+            assert record.wait_signals == ("go",)
+            await store.send_signal("r1", "other", None, NOW)
+            assert (await store.get_run("r1")).status is RunStatus.WAITING  # type: ignore[union-attr]
+            await store.send_signal("r1", "go", '"late"', NOW)
+            assert (await store.get_run("r1")).status is RunStatus.PENDING  # type: ignore[union-attr]
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_suspending_with_a_condition_already_met_keeps_the_run_runnable(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", None), NOW)
+            lease = await claim_one(store, "w1")
+            await store.send_signal("r1", "go", None, NOW)  # arrives while the run is in memory
+            assert await store.suspend_run(lease, Suspension(NOW + 3600, ("go",)), NOW)
+            record = await store.get_run("r1")
+            assert record is not None and record.status is RunStatus.PENDING
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_due_timers_make_runs_claimable(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", None), NOW)
+            lease = await claim_one(store, "w1")
+            await store.suspend_run(lease, Suspension(NOW + 10), NOW)
+            assert await store.next_wake_at() == (NOW + 10, None)
+            assert await store.claim_runs("w1", 10, NOW + 9, NOW, 15, NAMES) == []
+            assert len(await store.claim_runs("w1", 10, NOW + 10, NOW, 15, NAMES)) == 1
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_finishing_a_child_resolves_the_parent_entry_and_wakes_it(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("p", "parent", None), NOW)
+            parent = await claim_one(store, "w1")
+            waiting = JournalEntry(
+                "p", "1", EntryKind.CHILD, "child", EntryStatus.WAITING, child_run_id="p:1"
+            )
+            stored = await store.start_child(
+                parent,
+                waiting,
+                NewRun("p:1", "child", None, parent_run_id="p", parent_seq="1"),
+                NOW,
+            )
+            assert stored is not None and stored.status is EntryStatus.WAITING
+            assert await store.suspend_run(parent, Suspension(None, child_seqs=("1",)), NOW)
+            child = await claim_one(store, "w1")
+            assert child.run_id == "p:1"
+            assert await store.finish_run(child, RunStatus.COMPLETED, '"ok"', None, NOW)
+            (resolved,) = await store.get_journal("p")
+            assert resolved.status is EntryStatus.COMPLETED and resolved.output == '"ok"'
+            assert (await store.get_run("p")).status is RunStatus.PENDING  # type: ignore[union-attr]
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_heartbeat_renews_leases_and_dead_workers_can_be_expired(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", None), NOW)
+            lease = await claim_one(store, "w1")
+            worker = WorkerRecord("w1", "host", 123, NOW, time.time())
+            owned = await store.heartbeat(worker, NOW + 100, ["r1"])
+            assert owned == {"r1": (lease.epoch, False)}
+            assert [w.worker_id for w in await store.list_workers()] == ["w1"]
+            assert await store.claim_runs("w2", 10, NOW, NOW + 50, 15, NAMES) == []  # renewed
+            assert await store.expire_leases_of(["w1"]) == 1
+            assert len(await store.claim_runs("w2", 10, NOW, NOW, 15, NAMES)) == 1
+            assert await store.list_workers() == []
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_release_and_cancel(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", None), NOW)
+            lease = await claim_one(store, "w1")
+            assert await store.release_run(lease, NOW)
+            assert (await store.get_run("r1")).status is RunStatus.PENDING  # type: ignore[union-attr]
+            lease = await claim_one(store, "w1")
+            await store.suspend_run(lease, Suspension(None, ("go",)), NOW)
+            record = await store.request_cancel("r1", NOW)
+            assert record.cancel_requested and record.status is RunStatus.PENDING
+            with pytest.raises(legato.RunNotFound):
+                await store.request_cancel("nope", NOW)
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_schema_is_versioned_and_a_newer_schema_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+
+    async def reopen() -> None:
+        store = await opened(url)
+        await store.close()
+
+    run(reopen)
+    run(reopen)  # applying migrations twice is a no-op
+    with sqlite3.connect(tmp_path / "v.db") as conn:
+        versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+        assert versions == [(1,), (2,)]
+        conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
+    with pytest.raises(legato.SchemaError, match="newer than this Legato"):
+        run(reopen)
+
+
+def test_a_known_buffered_signal_is_consumed_with_the_next_write(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", None), NOW)
+            await store.send_signal("r1", "go", '"early"', NOW)
+            (claimed,) = await store.claim_runs("w1", 10, NOW, NOW, 15, NAMES)
+            lease = Lease("r1", "w1", claimed.run.lease_epoch)
+            (signal,) = claimed.signals
+            got = JournalEntry("r1", "1", EntryKind.SIGNAL, "go", EntryStatus.COMPLETED)
+            failures: list[BaseException | None] = []
+            store.consume_signal_nowait(lease, signal, got, failures.append)
+            assert await store.record(lease, [entry("r1", "2")])  # flushes the queue in order
+            waiting = JournalEntry("r1", "3", EntryKind.SIGNAL, "go", EntryStatus.WAITING)
+            held, again = await store.take_signal(lease, waiting, ["go"], lambda s: waiting)
+            assert held and again is None  # consumed exactly once
+            assert [e.seq for e in await store.get_journal("r1")] == ["1", "2", "3"]
+            stale = Lease("r1", "w1", lease.epoch - 1)
+            store.consume_signal_nowait(stale, signal, got, failures.append)
+            await store.record(lease, [entry("r1", "4")])
+            await asyncio.sleep(0)
+            assert failures == [None]  # the stale copy was fenced and told so
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_higher_priority_starts_first_then_the_oldest(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            for i, priority in enumerate([0, 5, 0, 9, 5]):
+                await store.create_run(NewRun(f"r{i}", "wf", None, priority=priority), NOW + i)
+            order = []
+            for _ in range(5):
+                (claimed,) = await store.claim_runs("w1", 1, NOW + 10, NOW, 15, NAMES)
+                order.append(claimed.run.run_id)
+            assert order == ["r3", "r1", "r4", "r0", "r2"]
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_queues_keep_their_runs_apart(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("gpu-1", "wf", None, queue="gpu"), NOW)
+            await store.create_run(NewRun("plain-1", "wf", None), NOW)
+            plain = await store.claim_runs("w1", 10, NOW, NOW, 15, NAMES)
+            assert [c.run.run_id for c in plain] == ["plain-1"]
+            gpu = await store.claim_runs("w2", 10, NOW, NOW, 15, NAMES, ["gpu"])
+            assert [c.run.run_id for c in gpu] == ["gpu-1"]
+        finally:
+            await store.close()
+
+    run(body)
