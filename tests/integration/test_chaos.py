@@ -264,7 +264,11 @@ def test_workers_ride_out_a_postgres_restart(
         cluster.spawn()
     try:
         deadline = time.monotonic() + 30
-        while len(executions(effects)) < 50:  # under load
+        registered = "SELECT count(*) FROM workers"
+        while (  # both workers serve, under load
+            len(executions(effects)) < 50
+            or query(postgres_server, postgres_url, registered)[0][0] < 2
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         restart_postgres(postgres_server)
@@ -278,7 +282,8 @@ def test_workers_ride_out_a_postgres_restart(
         alive = [proc.poll() is None for proc in cluster.workers]
     finally:
         logs = cluster.stop_all()
-    assert alive == [True, True]  # the workers reconnected by themselves
+    dead_logs = [logs[proc_pid][-6000:] for proc_pid, up in zip(logs, alive) if not up]
+    assert alive == [True, True], dead_logs  # the workers reconnected by themselves
     assert done == 300
     wrong = query(
         postgres_server,

@@ -105,8 +105,7 @@ class Worker:
         self.clock.on_jump(self.wake)
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
-            await self._heartbeat_once()
-            await self._reap_dead_workers()
+            await self._register()
             log.info(
                 "worker %s started (host %s, pid %d, concurrency %d, queues %s)",
                 self.worker_id,
@@ -271,6 +270,23 @@ class Worker:
                 await self._heartbeat_once()
             except Exception:
                 log.exception("worker %s: heartbeat failed; will retry", self.worker_id)
+
+    async def _register(self) -> None:
+        """Announce this worker and free the runs of dead local workers, riding out outages.
+
+        The store opened, so the address is right; a database that restarts while the worker
+        starts up is waited for rather than fatal, as it is once the worker serves.
+        """
+        delay = self.poll_interval
+        while not self._stopping:
+            try:
+                await self._heartbeat_once()
+                await self._reap_dead_workers()
+                return
+            except StoreError as exc:
+                log.warning("worker %s: cannot register yet (%s); retrying", self.worker_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _heartbeat_once(self) -> None:
         now = time.time()

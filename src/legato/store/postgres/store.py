@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_READ_ATTEMPTS = 3
 
 
 def parse_postgres_url(url: str) -> tuple[str, str]:
@@ -222,15 +223,21 @@ class PostgresStore:
     async def _read(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self._pool is None:
             raise StoreError("the store is not open (call open() first)")
-        try:
-            async with (
-                self._pool.connection() as conn,
-                conn.cursor(row_factory=dict_row) as cur,
-            ):
-                await cur.execute(sql, params)
-                return await cur.fetchall()
-        except psycopg.OperationalError as exc:
-            raise StoreError(f"database unreachable: {exc}") from exc
+        # A read changes nothing, so a pooled connection that a server restart broke is
+        # simply retried on a fresh one before the caller hears of it.
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                async with (
+                    self._pool.connection() as conn,
+                    conn.cursor(row_factory=dict_row) as cur,
+                ):
+                    await cur.execute(sql, params)
+                    return await cur.fetchall()
+            except psycopg.OperationalError as exc:
+                if attempt + 1 == _READ_ATTEMPTS:
+                    raise StoreError(f"database unreachable: {exc}") from exc
+                await asyncio.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _notify(self, conn: Conn) -> None:
         """Tell every listening process (delivered when the transaction commits)."""
