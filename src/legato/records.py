@@ -40,7 +40,8 @@ class EntryKind(enum.StrEnum):
     UUID = "uuid"
     RANDOM = "random"
     PATCH = "patch"
-    CANCEL = "cancel"
+    CANCEL = "cancel"  # where a cancellation (or the run's timeout) reached the workflow
+    COMPENSATE = "compensate"  # a compensation run while rolling back (saga)
 
 
 class EntryStatus(enum.StrEnum):
@@ -74,11 +75,17 @@ class JournalEntry:
     error: str | None = None  # JSON object: type, message, traceback
     started_at: float | None = None
     ended_at: float | None = None
-    wake_at: float | None = None  # deadline of a sleep or timed wait
+    wake_at: float | None = None  # deadline of a sleep or timed wait, or end of a back-off
     child_run_id: str | None = None
+    attempt_log: str | None = None  # JSON list: every attempt of a retried step
+    progress: str | None = None  # JSON: the last details a step gave legato.heartbeat()
 
     def error_dict(self) -> dict[str, Any] | None:
         return json.loads(self.error) if self.error else None
+
+    def attempt_list(self) -> list[dict[str, Any]]:
+        """Each attempt of a step that failed at least once: attempt, start, end, error."""
+        return list(json.loads(self.attempt_log)) if self.attempt_log else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,10 @@ class RunRecord:
     queue: str = "default"
     priority: int = 0
     concurrency_key: str | None = None
+    paused: bool = False  # this run alone is paused (its queue or workflow may be too)
+    redrives: int = 0  # times an operator retried or reset it
+    detached: bool = False  # a child that is not cancelled with its parent
+    deadline_at: float | None = None  # the run's timeout: it fails if not ended by then
 
     def error_dict(self) -> dict[str, Any] | None:
         return json.loads(self.error) if self.error else None
@@ -145,6 +156,34 @@ class NewRun:
     queue: str = "default"
     priority: int = 0
     concurrency_key: str | None = None
+    detached: bool = False
+    deadline_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunControl:
+    """What a heartbeat tells a worker about a run it holds."""
+
+    epoch: int
+    cancel_requested: bool = False
+    paused: bool = False
+
+
+class PauseScope(enum.StrEnum):
+    """What a pause applies to."""
+
+    RUN = "run"
+    WORKFLOW = "workflow"
+    QUEUE = "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A paused workflow or queue: none of its runs is scheduled until it is resumed."""
+
+    scope: PauseScope
+    name: str
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from legato.records import (
     EntryStatus,
     JournalEntry,
     NewRun,
+    PauseScope,
+    RunControl,
     RunStatus,
     Suspension,
     WorkerRecord,
@@ -201,7 +203,7 @@ def test_heartbeat_renews_leases_and_dead_workers_can_be_expired(db_url: str) ->
             lease = await claim_one(store, "w1")
             worker = WorkerRecord("w1", "host", 123, NOW, time.time())
             owned = await store.heartbeat(worker, NOW + 100, ["r1"])
-            assert owned == {"r1": (lease.epoch, False)}
+            assert owned == {"r1": RunControl(lease.epoch, cancel_requested=False, paused=False)}
             assert [w.worker_id for w in await store.list_workers()] == ["w1"]
             assert await store.claim_runs("w2", 10, NOW, NOW + 50, 15, NAMES) == []  # renewed
             assert await store.expire_leases_of(["w1"]) == 1
@@ -244,7 +246,7 @@ def test_schema_is_versioned_and_a_newer_schema_is_refused(tmp_path) -> None:  #
     run(reopen)  # applying migrations twice is a no-op
     with sqlite3.connect(tmp_path / "v.db") as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
-        assert versions == [(1,), (2,)]
+        assert versions == [(1,), (2,), (3,)]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.raises(legato.SchemaError, match="newer than this Legato"):
         run(reopen)
@@ -305,6 +307,98 @@ def test_queues_keep_their_runs_apart(db_url: str) -> None:
             assert [c.run.run_id for c in plain] == ["plain-1"]
             gpu = await store.claim_runs("w2", 10, NOW, NOW, 15, NAMES, ["gpu"])
             assert [c.run.run_id for c in gpu] == ["gpu-1"]
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_paused_runs_workflows_and_queues_are_not_claimed_until_resumed(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("one", "wf", None), NOW)
+            await store.create_run(NewRun("q", "wf", None, queue="slow"), NOW)
+            await store.create_run(NewRun("w", "parent", None), NOW)
+            await store.set_paused(PauseScope.RUN, "one", True, NOW)
+            await store.set_paused(PauseScope.QUEUE, "slow", True, NOW)
+            await store.set_paused(PauseScope.WORKFLOW, "parent", True, NOW)
+            queues = ["default", "slow"]
+            assert await store.claim_runs("w1", 10, NOW, NOW, 15, NAMES, queues) == []
+            assert await store.next_wake_at() == (None, None)
+            pauses = {(p.scope, p.name) for p in await store.list_pauses()}
+            assert pauses == {(PauseScope.QUEUE, "slow"), (PauseScope.WORKFLOW, "parent")}
+            await store.set_paused(PauseScope.QUEUE, "slow", False, NOW)
+            claimed = await store.claim_runs("w1", 10, NOW, NOW, 15, NAMES, queues)
+            assert [c.run.run_id for c in claimed] == ["q"]
+            # a held run learns of a pause from the heartbeat
+            await store.set_paused(PauseScope.WORKFLOW, "wf", True, NOW)
+            worker = WorkerRecord("w1", "host", 123, NOW, time.time())
+            owned = await store.heartbeat(worker, NOW + 100, ["q"])
+            assert owned["q"].paused
+            await store.set_paused(PauseScope.WORKFLOW, "wf", False, NOW)
+            await store.set_paused(PauseScope.WORKFLOW, "parent", False, NOW)
+            await store.set_paused(PauseScope.RUN, "one", False, NOW)
+            claimed = await store.claim_runs("w2", 10, NOW, NOW, 15, NAMES, queues)
+            assert sorted(c.run.run_id for c in claimed) == ["one", "w"]
+            with pytest.raises(legato.RunNotFound):
+                await store.set_paused(PauseScope.RUN, "nope", True, NOW)
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_redrive_drops_entries_rebuffers_their_signals_and_counts(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r", "wf", None), NOW)
+            lease = await claim_one(store, "w1")
+            await store.send_signal("r", "go", '"x"', NOW)
+            waiting = JournalEntry("r", "2", EntryKind.SIGNAL, "go", EntryStatus.WAITING)
+
+            def took(signal: legato.records.SignalRecord) -> JournalEntry:
+                return replace(waiting, status=EntryStatus.COMPLETED, output=signal.payload)
+
+            assert await store.record(lease, [entry("r", "1")])
+            held, signal = await store.take_signal(lease, waiting, ["go"], took)
+            assert held and signal is not None
+            assert await store.record(lease, [entry("r", "3", EntryStatus.FAILED)])
+            assert await store.finish_run(lease, RunStatus.FAILED, None, '{"type": "E"}', NOW)
+            with pytest.raises(legato.StoreError, match="no longer completed"):
+                await store.redrive_run("r", RunStatus.COMPLETED, ["3"], NOW)
+            again = await store.redrive_run("r", RunStatus.FAILED, ["2", "3"], NOW + 1)
+            assert again.status is RunStatus.PENDING and again.redrives == 1
+            assert again.error is None and again.ended_at is None
+            assert [e.seq for e in await store.get_journal("r")] == ["1"]
+            (claimed,) = await store.claim_runs("w1", 10, NOW, NOW, 15, NAMES)
+            assert [s.name for s in claimed.signals] == ["go"]  # buffered again
+            with pytest.raises(legato.RunNotFound):
+                await store.redrive_run("nope", RunStatus.FAILED, [], NOW)
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_cancel_children_spares_detached_and_ended_children(db_url: str) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("p", "parent", None), NOW)
+            for child_id, detached in (("p:1", False), ("p:2", True), ("p:3", False)):
+                new = NewRun(child_id, "child", None, parent_run_id="p", detached=detached)
+                await store.create_run(new, NOW)
+            claimed = await store.claim_runs("w1", 10, NOW, NOW, 15, ["child"])
+            done = next(c for c in claimed if c.run.run_id == "p:3")
+            lease = Lease("p:3", "w1", done.run.lease_epoch)
+            assert await store.finish_run(lease, RunStatus.COMPLETED, "1", None, NOW)
+            assert await store.cancel_children("p", NOW) == 1
+            cancelled = {
+                r.run_id: r.cancel_requested for r in await store.list_runs(workflow="child")
+            }
+            assert cancelled == {"p:1": True, "p:2": False, "p:3": False}
         finally:
             await store.close()
 

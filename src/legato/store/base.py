@@ -19,7 +19,10 @@ from ..records import (
     ClaimedRun,
     JournalEntry,
     NewRun,
+    Pause,
+    PauseScope,
     QueueLimits,
+    RunControl,
     RunRecord,
     RunStatus,
     SignalRecord,
@@ -65,7 +68,11 @@ class Store(Protocol):
         """The run, or None."""
 
     async def list_runs(
-        self, status: RunStatus | None = None, workflow: str | None = None, limit: int = 100
+        self,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        queue: str | None = None,
     ) -> list[RunRecord]:
         """Newest first."""
 
@@ -77,6 +84,26 @@ class Store(Protocol):
 
     async def request_cancel(self, run_id: str, now: float) -> RunRecord:
         """Ask a run to cancel; wakes it if it waits. Returns the run as it now stands."""
+
+    async def set_paused(self, scope: PauseScope, name: str, paused: bool, now: float) -> None:
+        """Pause or resume one run, every run of a workflow, or a queue.
+
+        Paused runs are never claimed; a worker holding one lets its in-flight step finish
+        and releases it (it learns at its next heartbeat). RunNotFound for an unknown run.
+        """
+
+    async def list_pauses(self) -> list[Pause]:
+        """Paused workflows and queues (paused single runs show on the run)."""
+
+    async def redrive_run(
+        self, run_id: str, status: RunStatus, drop_seqs: Sequence[str], now: float
+    ) -> RunRecord:
+        """Run an ended (or parked) run again from its journal, minus ``drop_seqs``.
+
+        Atomic: only if the run is still in ``status`` (StoreError otherwise). Signals that
+        dropped entries consumed are buffered again; the run becomes pending and its
+        ``redrives`` count grows. Kept entries are replayed, dropped ones run again.
+        """
 
     # -- worker side ---------------------------------------------------------------------
     async def claim_runs(
@@ -163,15 +190,22 @@ class Store(Protocol):
     ) -> bool:
         """End a run (completed, failed, cancelled or parked) and resolve its parent's wait."""
 
+    async def cancel_children(self, run_id: str, now: float) -> int:
+        """Ask the attached children of an ending run that still run to cancel; how many.
+
+        Its own transaction (children first, never with the parent's row locked), so a
+        child finishing at the same moment cannot deadlock with it.
+        """
+
     async def release_run(self, lease: Lease, now: float) -> bool:
         """Give a run back (graceful shutdown): pending again, for any worker."""
 
     async def heartbeat(
         self, worker: WorkerRecord, lease_until: float, run_ids: Sequence[str]
-    ) -> dict[str, tuple[int, bool]]:
+    ) -> dict[str, RunControl]:
         """Renew the leases of ``run_ids`` (the runs in the worker's memory, no others).
 
-        Returns the worker's runs as {run_id: (epoch, cancel_requested)}.
+        Returns what the worker holds, by run id: lease epoch, cancel request, pause.
         """
 
     async def deregister_worker(self, worker_id: str) -> None:

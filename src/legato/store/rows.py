@@ -13,6 +13,8 @@ from ..records import (
     EntryStatus,
     JournalEntry,
     NewRun,
+    Pause,
+    PauseScope,
     QueueLimits,
     RunRecord,
     RunStatus,
@@ -49,7 +51,15 @@ def run_from_row(row: Row) -> RunRecord:
         queue=row["queue"],
         priority=row["priority"],
         concurrency_key=row["concurrency_key"],
+        paused=bool(row["paused"]),
+        redrives=row["redrives"],
+        detached=bool(row["detached"]),
+        deadline_at=row["deadline_at"],
     )
+
+
+def pause_from_row(row: Row) -> Pause:
+    return Pause(PauseScope(row["scope"]), row["name"], row["created_at"])
 
 
 def queue_from_row(row: Row) -> QueueLimits:
@@ -77,6 +87,8 @@ def entry_from_row(row: Row) -> JournalEntry:
         ended_at=row["ended_at"],
         wake_at=row["wake_at"],
         child_run_id=row["child_run_id"],
+        attempt_log=row["attempt_log"],
+        progress=row["progress"],
     )
 
 
@@ -97,6 +109,8 @@ def entry_params(lease: Lease, entry: JournalEntry) -> dict[str, Any]:
         "ended_at": entry.ended_at,
         "wake_at": entry.wake_at,
         "child_run_id": entry.child_run_id,
+        "attempt_log": entry.attempt_log,
+        "progress": entry.progress,
     }
 
 
@@ -133,6 +147,8 @@ def new_run_params(new: NewRun, now: float) -> dict[str, Any]:
         "queue": new.queue,
         "priority": new.priority,
         "concurrency_key": new.concurrency_key,
+        "detached": new.detached,
+        "deadline_at": new.deadline_at,
     }
 
 

@@ -299,10 +299,14 @@ class Worker:
             if self.executions.get(run_id) is not execution:
                 continue  # it ended meanwhile
             held = owned.get(run_id)
-            if held is None or held[0] != execution.lease.epoch:
+            if held is None or held.epoch != execution.lease.epoch:
                 execution.lose()
-            elif held[1]:
+                continue
+            if held.cancel_requested:
                 execution.ctx.cancel_requested = True
+            if held.paused and not execution.stopping:
+                log.info("run %s paused: stopping after its in-flight steps", run_id)
+                execution.stop()  # released; paused runs are not claimed until resumed
 
     async def _reap_dead_workers(self) -> None:
         """Free the runs of workers that died on this host (their pid is gone) at once.

@@ -5,9 +5,11 @@
 
 -- name: insert_run
 INSERT INTO runs (run_id, workflow, version, status, input, parent_run_id, parent_seq,
-                  created_at, updated_at, queue, priority, concurrency_key)
+                  created_at, updated_at, queue, priority, concurrency_key, detached,
+                  deadline_at)
 VALUES (%(run_id)s, %(workflow)s, %(version)s, 'pending', %(input)s, %(parent_run_id)s,
-        %(parent_seq)s, %(now)s, %(now)s, %(queue)s, %(priority)s, %(concurrency_key)s)
+        %(parent_seq)s, %(now)s, %(now)s, %(queue)s, %(priority)s, %(concurrency_key)s,
+        %(detached)s, %(deadline_at)s)
 ON CONFLICT (run_id) DO NOTHING;
 
 -- name: get_run
@@ -17,6 +19,7 @@ SELECT * FROM runs WHERE run_id = %(run_id)s;
 SELECT * FROM runs
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
 ORDER BY created_at DESC, run_id DESC
 LIMIT %(limit)s;
 
@@ -44,6 +47,9 @@ WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'running' AND lease_expires_at < %(lease_now)s
   AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+      (p.scope = 'queue' AND p.name = runs.queue)
+      OR (p.scope = 'workflow' AND p.name = runs.workflow))
 LIMIT %(scan)s
 FOR UPDATE SKIP LOCKED;
 
@@ -51,12 +57,18 @@ FOR UPDATE SKIP LOCKED;
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'waiting' AND wake_at <= %(now)s
   AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+      (p.scope = 'queue' AND p.name = runs.queue)
+      OR (p.scope = 'workflow' AND p.name = runs.workflow))
 LIMIT %(scan)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: candidates_pending
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'pending' AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+      (p.scope = 'queue' AND p.name = runs.queue)
+      OR (p.scope = 'workflow' AND p.name = runs.workflow))
 ORDER BY priority DESC, created_at
 LIMIT %(scan)s
 FOR UPDATE SKIP LOCKED;
@@ -106,9 +118,10 @@ FOR SHARE;
 -- One statement per journal write: the lease check (row locked FOR SHARE) and the upsert.
 -- No row inserted or updated means the lease was lost.
 INSERT INTO journal (run_id, seq, kind, name, status, attempts, input, output, error,
-                     started_at, ended_at, wake_at, child_run_id)
+                     started_at, ended_at, wake_at, child_run_id, attempt_log, progress)
 SELECT %(run_id)s, %(seq)s, %(kind)s, %(name)s, %(status)s, %(attempts)s, %(input)s,
-       %(output)s, %(error)s, %(started_at)s, %(ended_at)s, %(wake_at)s, %(child_run_id)s
+       %(output)s, %(error)s, %(started_at)s, %(ended_at)s, %(wake_at)s, %(child_run_id)s,
+       %(attempt_log)s, %(progress)s
 WHERE EXISTS (SELECT 1 FROM runs
               WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s
               FOR SHARE)
@@ -118,7 +131,9 @@ ON CONFLICT (run_id, seq) DO UPDATE SET
     output = excluded.output, error = excluded.error,
     started_at = COALESCE(journal.started_at, excluded.started_at),
     ended_at = excluded.ended_at, wake_at = excluded.wake_at,
-    child_run_id = COALESCE(excluded.child_run_id, journal.child_run_id);
+    child_run_id = COALESCE(excluded.child_run_id, journal.child_run_id),
+    attempt_log = COALESCE(excluded.attempt_log, journal.attempt_log),
+    progress = COALESCE(excluded.progress, journal.progress);
 
 -- name: oldest_signal
 SELECT signal_id, run_id, name, payload, created_at FROM signals
@@ -159,10 +174,19 @@ UPDATE runs SET status = %(status)s, output = %(output)s, error = %(error)s,
 WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s
 RETURNING parent_run_id, parent_seq;
 
+-- name: cancel_children
+-- A parent that ends takes its attached children with it (they cancel at their next await).
+UPDATE runs SET cancel_requested = true, updated_at = %(now)s,
+       status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END,
+       wake_at = CASE WHEN status = 'waiting' THEN NULL ELSE wake_at END
+WHERE parent_run_id = %(run_id)s AND NOT detached
+  AND status NOT IN ('completed', 'failed', 'cancelled');
+
 -- name: resolve_child_entry
 UPDATE journal SET status = %(status)s, output = %(output)s, error = %(error)s,
        ended_at = %(now)s
-WHERE run_id = %(parent_run_id)s AND seq = %(parent_seq)s AND status = 'waiting';
+WHERE run_id = %(parent_run_id)s AND seq = %(parent_seq)s AND status = 'waiting'
+  AND child_run_id = %(child_run_id)s;
 
 -- name: wake_run
 UPDATE runs SET status = 'pending', wake_at = NULL, wait_signals = NULL, updated_at = %(now)s
@@ -183,8 +207,11 @@ UPDATE runs SET lease_expires_at = %(lease_until)s
 WHERE owner = %(owner)s AND status = 'running' AND run_id = ANY(%(ids)s);
 
 -- name: owned_runs
-SELECT run_id, lease_epoch, cancel_requested FROM runs
-WHERE owner = %(owner)s AND status = 'running';
+SELECT run_id, lease_epoch, cancel_requested,
+       paused OR EXISTS (SELECT 1 FROM pauses p WHERE
+           (p.scope = 'queue' AND p.name = runs.queue)
+           OR (p.scope = 'workflow' AND p.name = runs.workflow)) AS paused
+FROM runs WHERE owner = %(owner)s AND status = 'running';
 
 -- name: delete_worker
 DELETE FROM workers WHERE worker_id = %(worker_id)s;
@@ -198,5 +225,37 @@ FROM workers w ORDER BY heartbeat_at DESC;
 UPDATE runs SET lease_expires_at = 0 WHERE owner = %(owner)s AND status = 'running';
 
 -- name: next_wake
-SELECT (SELECT MIN(wake_at) FROM runs WHERE status = 'waiting') AS timer,
-       (SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running') AS lease;
+SELECT (SELECT MIN(wake_at) FROM runs WHERE status = 'waiting'
+  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+      (p.scope = 'queue' AND p.name = runs.queue)
+      OR (p.scope = 'workflow' AND p.name = runs.workflow))) AS timer,
+       (SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running'
+  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+      (p.scope = 'queue' AND p.name = runs.queue)
+      OR (p.scope = 'workflow' AND p.name = runs.workflow))) AS lease;
+
+-- name: insert_pause
+INSERT INTO pauses (scope, name, created_at) VALUES (%(scope)s, %(name)s, %(now)s)
+ON CONFLICT (scope, name) DO NOTHING;
+
+-- name: delete_pause
+DELETE FROM pauses WHERE scope = %(scope)s AND name = %(name)s;
+
+-- name: list_pauses
+SELECT scope, name, created_at FROM pauses ORDER BY scope, name;
+
+-- name: set_run_paused
+UPDATE runs SET paused = %(paused)s, updated_at = %(now)s WHERE run_id = %(run_id)s;
+
+-- name: delete_entry
+DELETE FROM journal WHERE run_id = %(run_id)s AND seq = %(seq)s;
+
+-- name: unconsume_signal
+UPDATE signals SET consumed_seq = NULL
+WHERE run_id = %(run_id)s AND consumed_seq = %(seq)s;
+
+-- name: redrive_run
+UPDATE runs SET status = 'pending', output = NULL, error = NULL, ended_at = NULL,
+       cancel_requested = false, wake_at = NULL, wait_signals = NULL, owner = NULL,
+       lease_expires_at = NULL, redrives = redrives + 1, updated_at = %(now)s
+WHERE run_id = %(run_id)s AND status = %(status)s;

@@ -34,7 +34,10 @@ from ...records import (
     ClaimedRun,
     JournalEntry,
     NewRun,
+    Pause,
+    PauseScope,
     QueueLimits,
+    RunControl,
     RunRecord,
     RunStatus,
     SignalRecord,
@@ -55,6 +58,7 @@ from ..rows import (
     child_id_taken,
     entry_from_row,
     new_run_params,
+    pause_from_row,
     queue_from_row,
     queue_params,
     report_write_failure,
@@ -269,9 +273,18 @@ class PostgresStore:
         return run_from_row(rows[0]) if rows else None
 
     async def list_runs(
-        self, status: RunStatus | None = None, workflow: str | None = None, limit: int = 100
+        self,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        queue: str | None = None,
     ) -> list[RunRecord]:
-        params = {"status": status.value if status else None, "workflow": workflow, "limit": limit}
+        params = {
+            "status": status.value if status else None,
+            "workflow": workflow,
+            "limit": limit,
+            "queue": queue,
+        }
         return [run_from_row(r) for r in await self._read(Q["list_runs"], params)]
 
     async def get_journal(self, run_id: str) -> list[JournalEntry]:
@@ -304,6 +317,49 @@ class PostgresStore:
                 raise RunNotFound(run_id)
             await self._notify(conn)
             return run_from_row(row)
+
+        record = await self._write(op)
+        self._notify_local()
+        return record
+
+    async def set_paused(self, scope: PauseScope, name: str, paused: bool, now: float) -> None:
+        async def op(conn: Conn) -> None:
+            if scope is PauseScope.RUN:
+                params: dict[str, Any] = {"run_id": name, "paused": paused, "now": now}
+                cur = await conn.execute(Q["set_run_paused"], params)
+                if cur.rowcount == 0:
+                    raise RunNotFound(name)
+            else:
+                params = {"scope": scope.value, "name": name, "now": now}
+                await conn.execute(Q["insert_pause" if paused else "delete_pause"], params)
+            if not paused:
+                await self._notify(conn)
+
+        await self._write(op)
+        if not paused:
+            self._notify_local()
+
+    async def list_pauses(self) -> list[Pause]:
+        return [pause_from_row(r) for r in await self._read(Q["list_pauses"], {})]
+
+    async def redrive_run(
+        self, run_id: str, status: RunStatus, drop_seqs: Sequence[str], now: float
+    ) -> RunRecord:
+        async def op(conn: Conn) -> RunRecord:
+            params = {"run_id": run_id, "status": status.value, "now": now}
+            cur = await conn.execute(Q["redrive_run"], params)
+            if cur.rowcount == 0:
+                if await fetch_one(conn, "get_run", {"run_id": run_id}) is None:
+                    raise RunNotFound(run_id)
+                raise StoreError(
+                    f"run {run_id!r} is no longer {status.value}: it changed meanwhile; "
+                    "look at it again (legato runs show) before retrying"
+                )
+            for seq in drop_seqs:
+                await conn.execute(Q["delete_entry"], {"run_id": run_id, "seq": seq})
+                await conn.execute(Q["unconsume_signal"], {"run_id": run_id, "seq": seq})
+            await self._notify(conn)
+            return run_from_row(await fetch_row(conn, "get_run", {"run_id": run_id}))
 
         record = await self._write(op)
         self._notify_local()
@@ -475,6 +531,7 @@ class PostgresStore:
                         "now": now,
                         "parent_run_id": lease.run_id,
                         "parent_seq": entry.seq,
+                        "child_run_id": child.run_id,
                     },
                 )
             row = await fetch_row(conn, "get_entry", {"run_id": lease.run_id, "seq": entry.seq})
@@ -550,6 +607,7 @@ class PostgresStore:
                         "now": now,
                         "parent_run_id": row["parent_run_id"],
                         "parent_seq": row["parent_seq"],
+                        "child_run_id": lease.run_id,
                     },
                 )
                 cur = await conn.execute(Q["wake_run"], parent | {"now": now})
@@ -560,6 +618,18 @@ class PostgresStore:
         if woke:
             self._notify_local()
         return held
+
+    async def cancel_children(self, run_id: str, now: float) -> int:
+        async def op(conn: Conn) -> int:
+            cur = await conn.execute(Q["cancel_children"], {"run_id": run_id, "now": now})
+            if cur.rowcount:
+                await self._notify(conn)
+            return cur.rowcount
+
+        count: int = await self._write(op)
+        if count:
+            self._notify_local()
+        return count
 
     async def release_run(self, lease: Lease, now: float) -> bool:
         async def op(conn: Conn) -> bool:
@@ -572,8 +642,8 @@ class PostgresStore:
 
     async def heartbeat(
         self, worker: WorkerRecord, lease_until: float, run_ids: Sequence[str]
-    ) -> dict[str, tuple[int, bool]]:
-        async def op(conn: Conn) -> dict[str, tuple[int, bool]]:
+    ) -> dict[str, RunControl]:
+        async def op(conn: Conn) -> dict[str, RunControl]:
             await conn.execute(
                 Q["upsert_worker"],
                 {
@@ -590,7 +660,9 @@ class PostgresStore:
             )
             cur = await conn.execute(Q["owned_runs"], {"owner": worker.worker_id})
             return {
-                r["run_id"]: (r["lease_epoch"], bool(r["cancel_requested"]))
+                r["run_id"]: RunControl(
+                    r["lease_epoch"], bool(r["cancel_requested"]), bool(r["paused"])
+                )
                 for r in await cur.fetchall()
             }
 

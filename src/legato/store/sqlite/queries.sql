@@ -2,9 +2,10 @@
 
 -- name: insert_run
 INSERT INTO runs (run_id, workflow, version, status, input, parent_run_id, parent_seq,
-                  created_at, updated_at, queue, priority, concurrency_key)
+                  created_at, updated_at, queue, priority, concurrency_key, detached,
+                  deadline_at)
 VALUES (:run_id, :workflow, :version, 'pending', :input, :parent_run_id, :parent_seq,
-        :now, :now, :queue, :priority, :concurrency_key)
+        :now, :now, :queue, :priority, :concurrency_key, :detached, :deadline_at)
 ON CONFLICT (run_id) DO NOTHING;
 
 -- name: get_run
@@ -13,6 +14,7 @@ SELECT * FROM runs WHERE run_id = :run_id;
 -- name: list_runs
 SELECT * FROM runs
 WHERE (:status IS NULL OR status = :status) AND (:workflow IS NULL OR workflow = :workflow)
+  AND (:queue IS NULL OR queue = :queue)
 ORDER BY created_at DESC, run_id DESC
 LIMIT :limit;
 
@@ -42,6 +44,9 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
         WHERE status = 'running' AND lease_expires_at < :lease_now
           AND workflow IN (SELECT value FROM json_each(:workflows))
           AND queue IN (SELECT value FROM json_each(:queues))
+          AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+              (p.scope = 'queue' AND p.name = runs.queue)
+              OR (p.scope = 'workflow' AND p.name = runs.workflow))
         LIMIT :scan)
     UNION ALL
     SELECT * FROM (
@@ -49,6 +54,9 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
         WHERE status = 'waiting' AND wake_at <= :now
           AND workflow IN (SELECT value FROM json_each(:workflows))
           AND queue IN (SELECT value FROM json_each(:queues))
+          AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+              (p.scope = 'queue' AND p.name = runs.queue)
+              OR (p.scope = 'workflow' AND p.name = runs.workflow))
         LIMIT :scan)
     UNION ALL
     SELECT * FROM (
@@ -56,6 +64,9 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
         WHERE status = 'pending'
           AND workflow IN (SELECT value FROM json_each(:workflows))
           AND queue IN (SELECT value FROM json_each(:queues))
+          AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+              (p.scope = 'queue' AND p.name = runs.queue)
+              OR (p.scope = 'workflow' AND p.name = runs.workflow))
         ORDER BY priority DESC, created_at
         LIMIT :scan)
 );
@@ -98,9 +109,9 @@ WHERE run_id = :run_id AND consumed_seq IS NULL ORDER BY signal_id;
 
 -- name: upsert_entry
 INSERT INTO journal (run_id, seq, kind, name, status, attempts, input, output, error,
-                     started_at, ended_at, wake_at, child_run_id)
+                     started_at, ended_at, wake_at, child_run_id, attempt_log, progress)
 SELECT :run_id, :seq, :kind, :name, :status, :attempts, :input, :output, :error,
-       :started_at, :ended_at, :wake_at, :child_run_id
+       :started_at, :ended_at, :wake_at, :child_run_id, :attempt_log, :progress
 WHERE EXISTS (SELECT 1 FROM runs
               WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch)
 ON CONFLICT (run_id, seq) DO UPDATE SET
@@ -109,7 +120,9 @@ ON CONFLICT (run_id, seq) DO UPDATE SET
     output = excluded.output, error = excluded.error,
     started_at = COALESCE(journal.started_at, excluded.started_at),
     ended_at = excluded.ended_at, wake_at = excluded.wake_at,
-    child_run_id = COALESCE(excluded.child_run_id, journal.child_run_id);
+    child_run_id = COALESCE(excluded.child_run_id, journal.child_run_id),
+    attempt_log = COALESCE(excluded.attempt_log, journal.attempt_log),
+    progress = COALESCE(excluded.progress, journal.progress);
 
 -- name: oldest_signal
 SELECT signal_id, run_id, name, payload, created_at FROM signals
@@ -147,9 +160,18 @@ UPDATE runs SET status = :status, output = :output, error = :error, ended_at = :
 WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch
 RETURNING parent_run_id, parent_seq;
 
+-- name: cancel_children
+-- A parent that ends takes its attached children with it (they cancel at their next await).
+UPDATE runs SET cancel_requested = 1, updated_at = :now,
+       status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END,
+       wake_at = CASE WHEN status = 'waiting' THEN NULL ELSE wake_at END
+WHERE parent_run_id = :run_id AND detached = 0
+  AND status NOT IN ('completed', 'failed', 'cancelled');
+
 -- name: resolve_child_entry
 UPDATE journal SET status = :status, output = :output, error = :error, ended_at = :now
-WHERE run_id = :parent_run_id AND seq = :parent_seq AND status = 'waiting';
+WHERE run_id = :parent_run_id AND seq = :parent_seq AND status = 'waiting'
+  AND child_run_id = :child_run_id;
 
 -- name: wake_run
 UPDATE runs SET status = 'pending', wake_at = NULL, wait_signals = NULL, updated_at = :now
@@ -169,7 +191,11 @@ UPDATE runs SET lease_expires_at = :lease_until
 WHERE owner = :owner AND status = 'running' AND run_id IN (SELECT value FROM json_each(:ids));
 
 -- name: owned_runs
-SELECT run_id, lease_epoch, cancel_requested FROM runs WHERE owner = :owner AND status = 'running';
+SELECT run_id, lease_epoch, cancel_requested,
+       paused OR EXISTS (SELECT 1 FROM pauses p WHERE
+           (p.scope = 'queue' AND p.name = runs.queue)
+           OR (p.scope = 'workflow' AND p.name = runs.workflow)) AS paused
+FROM runs WHERE owner = :owner AND status = 'running';
 
 -- name: delete_worker
 DELETE FROM workers WHERE worker_id = :worker_id;
@@ -183,7 +209,38 @@ FROM workers w ORDER BY heartbeat_at DESC;
 UPDATE runs SET lease_expires_at = 0 WHERE owner = :owner AND status = 'running';
 
 -- name: next_timer
-SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL;
+SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL
+  AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+      (p.scope = 'queue' AND p.name = runs.queue)
+      OR (p.scope = 'workflow' AND p.name = runs.workflow));
 
 -- name: next_lease_expiry
-SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running';
+SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running'
+  AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
+      (p.scope = 'queue' AND p.name = runs.queue)
+      OR (p.scope = 'workflow' AND p.name = runs.workflow));
+
+-- name: insert_pause
+INSERT INTO pauses (scope, name, created_at) VALUES (:scope, :name, :now)
+ON CONFLICT (scope, name) DO NOTHING;
+
+-- name: delete_pause
+DELETE FROM pauses WHERE scope = :scope AND name = :name;
+
+-- name: list_pauses
+SELECT scope, name, created_at FROM pauses ORDER BY scope, name;
+
+-- name: set_run_paused
+UPDATE runs SET paused = :paused, updated_at = :now WHERE run_id = :run_id;
+
+-- name: delete_entry
+DELETE FROM journal WHERE run_id = :run_id AND seq = :seq;
+
+-- name: unconsume_signal
+UPDATE signals SET consumed_seq = NULL WHERE run_id = :run_id AND consumed_seq = :seq;
+
+-- name: redrive_run
+UPDATE runs SET status = 'pending', output = NULL, error = NULL, ended_at = NULL,
+       cancel_requested = 0, wake_at = NULL, wait_signals = NULL, owner = NULL,
+       lease_expires_at = NULL, redrives = redrives + 1, updated_at = :now
+WHERE run_id = :run_id AND status = :status;

@@ -22,7 +22,10 @@ from ...records import (
     ClaimedRun,
     JournalEntry,
     NewRun,
+    Pause,
+    PauseScope,
     QueueLimits,
+    RunControl,
     RunRecord,
     RunStatus,
     SignalRecord,
@@ -44,6 +47,7 @@ from ..rows import (
     entry_from_row,
     entry_params,
     new_run_params,
+    pause_from_row,
     queue_from_row,
     queue_params,
     report_write_failure,
@@ -234,9 +238,18 @@ class SQLiteStore:
         return await self._read(op)
 
     async def list_runs(
-        self, status: RunStatus | None = None, workflow: str | None = None, limit: int = 100
+        self,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        queue: str | None = None,
     ) -> list[RunRecord]:
-        params = {"status": status.value if status else None, "workflow": workflow, "limit": limit}
+        params = {
+            "status": status.value if status else None,
+            "workflow": workflow,
+            "limit": limit,
+            "queue": queue,
+        }
 
         def op(conn: Conn) -> list[RunRecord]:
             return [run_from_row(r) for r in conn.all(Q["list_runs"], params)]
@@ -274,6 +287,49 @@ class SQLiteStore:
             if row is None:
                 raise RunNotFound(run_id)
             return run_from_row(row)
+
+        record = await self._write(op)
+        self._notify()
+        return record
+
+    async def set_paused(self, scope: PauseScope, name: str, paused: bool, now: float) -> None:
+        def op(conn: Conn) -> None:
+            if scope is PauseScope.RUN:
+                params = {"run_id": name, "paused": int(paused), "now": now}
+                if conn.execute(Q["set_run_paused"], params).rowcount == 0:
+                    raise RunNotFound(name)
+                return
+            params = {"scope": scope.value, "name": name, "now": now}
+            conn.execute(Q["insert_pause" if paused else "delete_pause"], params)
+
+        await self._write(op)
+        if not paused:
+            self._notify()
+
+    async def list_pauses(self) -> list[Pause]:
+        def op(conn: Conn) -> list[Pause]:
+            return [pause_from_row(r) for r in conn.all(Q["list_pauses"])]
+
+        return await self._read(op)
+
+    async def redrive_run(
+        self, run_id: str, status: RunStatus, drop_seqs: Sequence[str], now: float
+    ) -> RunRecord:
+        def op(conn: Conn) -> RunRecord:
+            cur = conn.execute(
+                Q["redrive_run"], {"run_id": run_id, "status": status.value, "now": now}
+            )
+            if cur.rowcount == 0:
+                if conn.one(Q["get_run"], {"run_id": run_id}) is None:
+                    raise RunNotFound(run_id)
+                raise StoreError(
+                    f"run {run_id!r} is no longer {status.value}: it changed meanwhile; "
+                    "look at it again (legato runs show) before retrying"
+                )
+            for seq in drop_seqs:
+                conn.execute(Q["delete_entry"], {"run_id": run_id, "seq": seq})
+                conn.execute(Q["unconsume_signal"], {"run_id": run_id, "seq": seq})
+            return run_from_row(conn.one(Q["get_run"], {"run_id": run_id}))
 
         record = await self._write(op)
         self._notify()
@@ -435,6 +491,7 @@ class SQLiteStore:
                         "now": now,
                         "parent_run_id": lease.run_id,
                         "parent_seq": entry.seq,
+                        "child_run_id": child.run_id,
                     },
                 )
             row = conn.one(Q["get_entry"], {"run_id": lease.run_id, "seq": entry.seq})
@@ -521,6 +578,7 @@ class SQLiteStore:
                         "now": now,
                         "parent_run_id": row["parent_run_id"],
                         "parent_seq": row["parent_seq"],
+                        "child_run_id": lease.run_id,
                     },
                 )
                 cur = conn.execute(Q["wake_run"], {"run_id": row["parent_run_id"], "now": now})
@@ -531,6 +589,15 @@ class SQLiteStore:
         if woke:
             self._notify()
         return held
+
+    async def cancel_children(self, run_id: str, now: float) -> int:
+        def op(conn: Conn) -> int:
+            return conn.execute(Q["cancel_children"], {"run_id": run_id, "now": now}).rowcount
+
+        count = await self._write(op)
+        if count:
+            self._notify()
+        return count
 
     async def release_run(self, lease: Lease, now: float) -> bool:
         def op(conn: Conn) -> bool:
@@ -544,8 +611,8 @@ class SQLiteStore:
 
     async def heartbeat(
         self, worker: WorkerRecord, lease_until: float, run_ids: Sequence[str]
-    ) -> dict[str, tuple[int, bool]]:
-        def op(conn: Conn) -> dict[str, tuple[int, bool]]:
+    ) -> dict[str, RunControl]:
+        def op(conn: Conn) -> dict[str, RunControl]:
             conn.execute(
                 Q["upsert_worker"],
                 {
@@ -561,7 +628,9 @@ class SQLiteStore:
                 {"owner": worker.worker_id, "lease_until": lease_until, "ids": json.dumps(run_ids)},
             )
             return {
-                r["run_id"]: (r["lease_epoch"], bool(r["cancel_requested"]))
+                r["run_id"]: RunControl(
+                    r["lease_epoch"], bool(r["cancel_requested"]), bool(r["paused"])
+                )
                 for r in conn.all(Q["owned_runs"], {"owner": worker.worker_id})
             }
 
