@@ -13,6 +13,7 @@ Every error Legato raises on purpose derives from :class:`LegatoError`, so one
     │   ├── StepError             a step failed after its retries; carries the cause
     │   ├── ChildRunError         a child run failed or was cancelled
     │   ├── WaitTimeout           wait_for_signal / wait_any timed out
+    │   ├── StepTimeout           a step attempt overran its timeout or heartbeat timeout
     │   └── NonDeterminismError   the code no longer matches the run's journal
     ├── RunFailed                 awaiting a run's result and the run failed
     └── LeaseLost                 (internal) this worker no longer owns a run
@@ -88,6 +89,14 @@ class ChildRunError(WorkflowError):
 
 class WaitTimeout(WorkflowError, TimeoutError):
     """A durable wait (signal, wait_any) reached its timeout before anything arrived."""
+
+
+class StepTimeout(WorkflowError, TimeoutError):
+    """One attempt of a step ran past its ``timeout`` or stopped heartbeating.
+
+    It fails that attempt (the retry policy decides what comes next); the workflow sees
+    a :class:`StepError` whose ``error_type`` is ``legato.errors.StepTimeout``.
+    """
 
 
 class NonDeterminismError(WorkflowError):

@@ -222,3 +222,19 @@ class WorkerRecord:
     started_at: float
     heartbeat_at: float
     runs: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailure:
+    """What a workflow's ``on_failure`` handler is given about the run that failed."""
+
+    run_id: str
+    workflow: str
+    error_type: str
+    message: str
+    traceback: str | None = None
+    step: str | None = None  # the step whose failure ended the run, if one did
+    seq: str | None = None
+    step_error: dict[str, Any] | None = None
+    input: Any = None  # the run's input as stored: [args, kwargs]
+    redrives: int = 0

@@ -5,6 +5,11 @@ from __future__ import annotations
 import legato
 
 EXPECTED = {
+    "Pause",
+    "PauseScope",
+    "RunFailure",
+    "StepTimeout",
+    "heartbeat",
     "AsyncClient",
     "ChildRunError",
     "Client",

@@ -21,10 +21,11 @@ from typing import Any, ParamSpec, TypeVar
 
 from ..errors import ConfigurationError, RunFailed, RunNotFound
 from ..payload import dumps, loads
-from ..records import JournalEntry, NewRun, QueueLimits, RunRecord, RunStatus
+from ..records import JournalEntry, NewRun, Pause, PauseScope, QueueLimits, RunRecord, RunStatus
 from ..runtime.definitions import Workflow
 from ..runtime.retry import seconds
 from ..store import DEFAULT_URL, Store, open_store
+from .redrive import reset_plan, retry_plan
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -75,6 +76,7 @@ class AsyncClient:
         queue: str | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
+        timeout: float | timedelta | None = None,
         **kwargs: Any,
     ) -> RunHandle:
         """Start a run of ``workflow`` with these arguments; idempotent by ``run_id``.
@@ -85,11 +87,15 @@ class AsyncClient:
 
         Flow control: ``queue`` (default: the workflow's), ``priority`` (higher first among
         waiting starts), ``concurrency_key`` (for a queue's per-key limit, e.g. a customer).
+        ``timeout`` (default: the workflow's) bounds the whole run; see ``@legato.workflow``.
         """
         await self.open()
         default_queue = "default"
+        run_timeout = seconds(timeout) if timeout is not None else None
         if isinstance(workflow, Workflow):
             name, version, default_queue = workflow.name, workflow.version, workflow.queue
+            if run_timeout is None:
+                run_timeout = workflow.timeout
             if input_json is not None:
                 encoded = workflow.input_from_json(input_json)
             else:
@@ -105,6 +111,7 @@ class AsyncClient:
             queue=queue or default_queue,
             priority=priority,
             concurrency_key=concurrency_key,
+            deadline_at=time.time() + run_timeout if run_timeout is not None else None,
         )
         record, created = await self.store.create_run(new, time.time())
         return RunHandle(record.run_id, record.workflow, created)
@@ -155,6 +162,57 @@ class AsyncClient:
         await self.open()
         return await self.store.request_cancel(run_id, time.time())
 
+    async def pause(
+        self, run_id: str | None = None, *, workflow: str | None = None, queue: str | None = None
+    ) -> None:
+        """Pause one run, every run of a workflow, or a queue (give exactly one).
+
+        Paused runs are not scheduled; one a worker is executing finishes its in-flight
+        steps first (the worker learns within a heartbeat, a third of its lease).
+        """
+        await self.open()
+        scope, name = _pause_target(run_id, workflow, queue)
+        await self.store.set_paused(scope, name, True, time.time())
+
+    async def resume(
+        self, run_id: str | None = None, *, workflow: str | None = None, queue: str | None = None
+    ) -> None:
+        """Undo :meth:`pause`: the runs are scheduled again where they stopped."""
+        await self.open()
+        scope, name = _pause_target(run_id, workflow, queue)
+        await self.store.set_paused(scope, name, False, time.time())
+
+    async def pauses(self) -> list[Pause]:
+        """Paused workflows and queues."""
+        await self.open()
+        return await self.store.list_pauses()
+
+    async def still_running(
+        self, run_id: str | None = None, *, workflow: str | None = None, queue: str | None = None
+    ) -> int:
+        """How many runs of the target a worker still executes (0: a pause took hold)."""
+        await self.open()
+        if run_id is not None:
+            return int((await self.get(run_id)).status is RunStatus.RUNNING)
+        running = await self.store.list_runs(RunStatus.RUNNING, workflow, 100_000, queue)
+        return len(running)
+
+    async def retry(self, run_id: str) -> RunRecord:
+        """Run a failed (or parked) run again from its failed step, with today's code.
+
+        Every step that completed is replayed from the journal, not run again; the step
+        whose failure ended the run runs again. A run whose compensations ran is refused.
+        """
+        run = await self.get(run_id)
+        drop = retry_plan(run, await self.store.get_journal(run_id))
+        return await self.store.redrive_run(run_id, run.status, drop, time.time())
+
+    async def reset(self, run_id: str, to_step: str | int) -> RunRecord:
+        """Run an ended run again from position ``to_step`` (see ``legato runs show``)."""
+        run = await self.get(run_id)
+        drop = reset_plan(run, await self.store.get_journal(run_id), str(to_step))
+        return await self.store.redrive_run(run_id, run.status, drop, time.time())
+
     async def get(self, run_id: str) -> RunRecord:
         """The run as stored now (RunNotFound if there is none)."""
         await self.open()
@@ -173,11 +231,12 @@ class AsyncClient:
         status: RunStatus | str | None = None,
         workflow: str | None = None,
         limit: int = 100,
+        queue: str | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first."""
         await self.open()
         state = RunStatus(status) if status is not None else None
-        return await self.store.list_runs(state, workflow, limit)
+        return await self.store.list_runs(state, workflow, limit, queue)
 
     async def wait(
         self, run_id: str, timeout: float | timedelta | None = None, poll: float = 0.05
@@ -248,6 +307,7 @@ class Client:
         queue: str | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
+        timeout: float | timedelta | None = None,
         **kwargs: Any,
     ) -> RunHandle:
         """See :meth:`AsyncClient.start`."""
@@ -260,6 +320,7 @@ class Client:
                 queue=queue,
                 priority=priority,
                 concurrency_key=concurrency_key,
+                timeout=timeout,
                 **kwargs,
             )
         )
@@ -296,6 +357,26 @@ class Client:
         """See :meth:`AsyncClient.cancel`."""
         return self._call(self._async.cancel(run_id))
 
+    def pause(
+        self, run_id: str | None = None, *, workflow: str | None = None, queue: str | None = None
+    ) -> None:
+        """See :meth:`AsyncClient.pause`."""
+        self._call(self._async.pause(run_id, workflow=workflow, queue=queue))
+
+    def resume(
+        self, run_id: str | None = None, *, workflow: str | None = None, queue: str | None = None
+    ) -> None:
+        """See :meth:`AsyncClient.resume`."""
+        self._call(self._async.resume(run_id, workflow=workflow, queue=queue))
+
+    def retry(self, run_id: str) -> RunRecord:
+        """See :meth:`AsyncClient.retry`."""
+        return self._call(self._async.retry(run_id))
+
+    def reset(self, run_id: str, to_step: str | int) -> RunRecord:
+        """See :meth:`AsyncClient.reset`."""
+        return self._call(self._async.reset(run_id, to_step))
+
     def get(self, run_id: str) -> RunRecord:
         """See :meth:`AsyncClient.get`."""
         return self._call(self._async.get(run_id))
@@ -330,3 +411,20 @@ class Client:
 def decode_output(record: RunRecord) -> Any:
     """The run's stored result as plain JSON (None if it has none)."""
     return json.loads(record.output) if record.output else None
+
+
+def _pause_target(
+    run_id: str | None, workflow: str | None, queue: str | None
+) -> tuple[PauseScope, str]:
+    given = [
+        (scope, name)
+        for scope, name in (
+            (PauseScope.RUN, run_id),
+            (PauseScope.WORKFLOW, workflow),
+            (PauseScope.QUEUE, queue),
+        )
+        if name
+    ]
+    if len(given) != 1:
+        raise ConfigurationError("pause/resume one thing: a run id, a workflow or a queue")
+    return given[0]

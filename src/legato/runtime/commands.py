@@ -16,7 +16,7 @@ from ..records import EntryKind
 from .context import Condition, WaitResult
 from .definitions import Workflow
 from .host import StepInfo, step_info_var
-from .retry import seconds
+from .retry import Retry, seconds
 from .tasks import require_context
 
 P = ParamSpec("P")
@@ -57,16 +57,23 @@ async def wait_any(*conditions: Condition, timeout: float | timedelta | None = N
 
 
 async def child(
-    workflow: Workflow[P, R], *args: Any, run_id: str | None = None, **kwargs: Any
+    workflow: Workflow[P, R],
+    *args: Any,
+    run_id: str | None = None,
+    retry: Retry | None = None,
+    detached: bool = False,
+    **kwargs: Any,
 ) -> R:
     """Run ``workflow`` as a child run and return its result.
 
     The child is a run of its own (any worker may execute it, it has its own journal);
     its id defaults to ``<parent id>:<position>`` so a replay never starts it twice.
-    Raises :class:`legato.ChildRunError` if the child fails.
+    Raises :class:`legato.ChildRunError` if the child fails (after ``retry``: each retry
+    is a new child run, ``<id>#2`` and so on). When the parent ends, a child that still
+    runs is cancelled, unless ``detached=True``.
     """
     ctx = require_context("legato.child")
-    result: R = await ctx.child(workflow, args, kwargs, run_id or "")
+    result: R = await ctx.child(workflow, args, kwargs, run_id or "", retry, detached)
     return result
 
 
@@ -104,6 +111,20 @@ def step_info() -> StepInfo:
     if info is None:
         raise RuntimeError("legato.step_info() can only be called inside a running step")
     return info
+
+
+def heartbeat(details: Any = None) -> None:
+    """Inside a running step: say it is alive, optionally with progress ``details``.
+
+    Beats keep a step with ``heartbeat_timeout`` from being timed out. Details (JSON) are
+    recorded (at most once a second) and shown by ``legato runs show``; a later attempt
+    of the step reads them from ``legato.step_info().heartbeat_details`` to resume.
+    Outside a step (a step function called directly, in a unit test) it does nothing.
+    Callable from the step's thread or coroutine.
+    """
+    info = step_info_var.get()
+    if info is not None and info.channel is not None:
+        info.channel.beat(details)
 
 
 def idempotency_key() -> str:

@@ -39,11 +39,36 @@ from ..records import (
     Suspension,
 )
 from .diagnostics import caller_location, describe_error
-from .host import RUNNING_MARK_DELAY, RuntimeHost, StepInfo
+from .host import RUNNING_MARK_DELAY, HeartbeatChannel, RuntimeHost, StepInfo
+from .retry import NO_RETRY, Retry
 from .tasks import TaskState, task_states
 
 if TYPE_CHECKING:
     from .definitions import Step, Workflow
+
+
+DURABLE_BACKOFF = 2.0
+"""Back-offs at least this long (seconds) are durable timers: the run leaves memory."""
+
+TIMEOUT = "timeout"
+"""The reason recorded when a run is stopped by its own timeout rather than a cancel."""
+
+
+@dataclass(frozen=True)
+class _Compensable:
+    """A completed step that declared a compensation, as the code called it."""
+
+    seq: str
+    step: Step[Any, Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    result: Any
+    ended_at: float
+
+
+def seq_key(seq: str) -> tuple[int, ...]:
+    """Order positions numerically: "10" after "9", "3.2" after "3"."""
+    return tuple(int(part) for part in seq.split("."))
 
 
 @dataclass
@@ -88,6 +113,12 @@ class WorkflowContext:
     evicting: bool = False
     cancel_delivered: bool = False
     nondeterminism: NonDeterminismError | None = None
+    deadline: float | None = None  # the run's timeout, as a time
+    cancel_reason: str = "cancel"  # or TIMEOUT once the deadline was delivered
+    redrives: int = 0  # new children of a redriven run get fresh ids
+    compensable: list[_Compensable] = field(default_factory=list)
+    compensations: list[dict[str, Any]] = field(default_factory=list)
+    last_failure: JournalEntry | None = None  # the step whose failure ended the run
 
     # -- positions and replay ------------------------------------------------------------
     def bind_root(self, task: asyncio.Task[Any]) -> None:
@@ -152,7 +183,9 @@ class WorkflowContext:
             return None
         if entry.kind is EntryKind.CANCEL or entry.status is EntryStatus.CANCELLED:
             self.cancel_delivered = True
-            raise asyncio.CancelledError(f"run {self.run_id} was cancelled")
+            timed_out = entry.name == TIMEOUT or (entry.error_dict() or {}).get("type") == TIMEOUT
+            self.cancel_reason = TIMEOUT if timed_out else "cancel"
+            raise asyncio.CancelledError(f"run {self.run_id} was {self._stopped_how()}")
         if entry.kind is not kind or entry.name != name:
             self.nondeterminism = NonDeterminismError(
                 f"run {self.run_id} ({self.workflow_name}): at position {seq} the journal "
@@ -164,9 +197,24 @@ class WorkflowContext:
             raise self.nondeterminism
         return entry
 
+    def _stop_due(self) -> bool:
+        """A cancel was asked for, or the run's timeout passed, and the code has not seen it."""
+        if self.cancel_delivered:
+            return False
+        if self.cancel_requested:
+            self.cancel_reason = "cancel"
+            return True
+        if self.deadline is not None and self.host.now() >= self.deadline:
+            self.cancel_reason = TIMEOUT
+            return True
+        return False
+
+    def _stopped_how(self) -> str:
+        return "stopped by its timeout" if self.cancel_reason == TIMEOUT else "cancelled"
+
     async def _deliver_cancel(self, seq: str) -> None:
-        """At the frontier of a run asked to cancel: record where, then raise."""
-        if self.cancel_requested and not self.cancel_delivered:
+        """At the frontier of a run asked to stop: record where and why, then raise."""
+        if self._stop_due():
             self.cancel_delivered = True
             now = self.host.now()
             await self.host.persist(
@@ -175,14 +223,14 @@ class WorkflowContext:
                         self.run_id,
                         seq,
                         EntryKind.CANCEL,
-                        "cancel",
+                        self.cancel_reason,
                         EntryStatus.COMPLETED,
                         started_at=now,
                         ended_at=now,
                     )
                 ]
             )
-            raise asyncio.CancelledError(f"run {self.run_id} was cancelled")
+            raise asyncio.CancelledError(f"run {self.run_id} was {self._stopped_how()}")
 
     def unvisited(self) -> list[JournalEntry]:
         """Journal entries the code never reached (after a successful end: non-determinism)."""
@@ -199,85 +247,194 @@ class WorkflowContext:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         route: bool = True,
+        kind: EntryKind = EntryKind.STEP,
     ) -> Any:
         seq = self._next_seq()
-        entry = self._expect(seq, EntryKind.STEP, step.name)
+        entry = self._expect(seq, kind, step.name)
         if route and step.queue is not None:
-            return await self._routed_step(step, args, kwargs, seq, entry)
+            value = await self._routed_step(step, args, kwargs, seq, entry)
+            self._completed(seq, step, args, kwargs, value, self.host.now())
+            return value
         if entry is not None:
             if entry.status is EntryStatus.COMPLETED:
-                return loads(entry.output, step.return_annotation, f"result of step {step.name}")
+                value = loads(entry.output, step.return_annotation, f"result of step {step.name}")
+                self._completed(seq, step, args, kwargs, value, entry.ended_at or 0.0)
+                return value
             if entry.status is EntryStatus.FAILED:
+                self.last_failure = entry
                 err = entry.error_dict() or {}
                 raise StepError(
                     step.name, err.get("type", "Error"), err.get("message", ""), entry.attempts
                 )
         else:
             await self._deliver_cancel(seq)
+        return await self._attempts(step, args, kwargs, seq, kind, entry)
+
+    async def _attempts(
+        self,
+        step: Step[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        seq: str,
+        kind: EntryKind,
+        entry: JournalEntry | None,
+    ) -> Any:
+        """Run the step's attempts from where the journal left off, recording each one."""
         attempt = entry.attempts if entry is not None else 0
-        started = self.host.now()
+        history = entry.attempt_list() if entry is not None else []
+        started = entry.started_at if entry is not None and entry.started_at else self.host.now()
+        details = json.loads(entry.progress) if entry is not None and entry.progress else None
         input_json = None if entry is not None else _encode_call(step.name, args, kwargs)
+        if entry is not None and entry.status is EntryStatus.RUNNING:
+            history.append(
+                {
+                    "attempt": attempt,
+                    "started_at": entry.started_at,
+                    "ended_at": None,
+                    "error": {"type": "Interrupted", "message": "the worker stopped mid-attempt"},
+                }
+            )
+        if entry is not None and entry.status is EntryStatus.WAITING and entry.wake_at:
+            await self._backoff_until(entry)  # a durable back-off between attempts
         self.inflight += 1
         try:
             while True:
                 attempt += 1
+                attempt_started = self.host.now()
                 running = JournalEntry(
                     self.run_id,
                     seq,
-                    EntryKind.STEP,
+                    kind,
                     step.name,
                     EntryStatus.RUNNING,
                     attempts=attempt,
                     input=input_json,
                     started_at=started,
+                    attempt_log=json.dumps(history) if history else None,
                 )
                 # Most steps finish in well under RUNNING_MARK_DELAY: writing "running" only for
                 # the slow ones halves the writes of a fast step and shows every slow one.
                 mark = self.host.persist_later([running], RUNNING_MARK_DELAY)
-                info = StepInfo(self.run_id, seq, step.name, attempt)
+                channel = HeartbeatChannel(
+                    asyncio.get_running_loop(),
+                    lambda d, r=running: self.host.persist_nowait(  # type: ignore[misc]
+                        [replace(r, progress=dumps(d, f"heartbeat details of {step.name!r}"))]
+                    ),
+                )
+                info = StepInfo(self.run_id, seq, step.name, attempt, details, channel)
                 try:
                     value = await self.host.execute_step(step, args, kwargs, info)
                     jsonable = to_jsonable(value, f"result of step {step.name!r}")
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    channel.close()
                     mark.cancel()
-                    unstorable = isinstance(exc, PayloadError)
-                    if not unstorable and step.retry.should_retry(exc, attempt):
-                        self.host.persist_nowait([replace(running, error=describe_error(exc))])
-                        await self.host.backoff(step.retry.delay(attempt))
-                        continue
-                    await self.host.persist(
-                        [
-                            replace(
-                                running,
-                                status=EntryStatus.FAILED,
-                                error=describe_error(exc),
-                                ended_at=self.host.now(),
-                            )
-                        ]
+                    now = self.host.now()
+                    history.append(_attempt_record(attempt, attempt_started, now, exc))
+                    failed = replace(
+                        running, error=describe_error(exc), attempt_log=json.dumps(history)
                     )
+                    retry = step.retry
+                    if not isinstance(exc, PayloadError) and retry.should_retry(exc, attempt):
+                        delay = retry.delay(attempt)
+                        if delay >= DURABLE_BACKOFF:
+                            waiting = replace(
+                                failed, status=EntryStatus.WAITING, wake_at=now + delay
+                            )
+                            await self.host.persist([waiting])
+                            self.inflight -= 1
+                            try:
+                                await self._backoff_until(waiting)
+                            finally:
+                                self.inflight += 1
+                        else:
+                            self.host.persist_nowait([failed])
+                            await self.host.backoff(delay)
+                        continue
+                    final = replace(failed, status=EntryStatus.FAILED, ended_at=now)
+                    await self.host.persist([final])
+                    self.last_failure = final
                     raise StepError(
                         step.name,
                         f"{type(exc).__module__}.{type(exc).__qualname__}",
                         str(exc),
                         attempt,
                     ) from exc
+                channel.close()
                 mark.cancel()
+                now = self.host.now()
+                if history:
+                    history.append(_attempt_record(attempt, attempt_started, now, None))
                 await self.host.persist(
                     [
                         replace(
                             running,
                             status=EntryStatus.COMPLETED,
                             output=json.dumps(jsonable, separators=(",", ":")),
-                            ended_at=self.host.now(),
+                            ended_at=now,
+                            attempt_log=json.dumps(history) if history else None,
                         )
                     ]
                 )
-                return from_jsonable(jsonable, step.return_annotation, f"result of {step.name}")
+                value = from_jsonable(jsonable, step.return_annotation, f"result of {step.name}")
+                self._completed(seq, step, args, kwargs, value, now)
+                return value
         finally:
             self.inflight -= 1
             self.host.on_blocked()
+
+    async def _backoff_until(self, entry: JournalEntry) -> None:
+        """Wait out a durable back-off; returns at once if it is over."""
+        assert entry.wake_at is not None
+        if self.host.now() < entry.wake_at:
+            await self._block(entry, _Wait(entry.wake_at))
+
+    # -- compensation (saga) ---------------------------------------------------------------
+    def _completed(
+        self,
+        seq: str,
+        step: Step[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        value: Any,
+        ended_at: float,
+    ) -> None:
+        if step.compensation is not None:
+            self.compensable.append(_Compensable(seq, step, args, kwargs, value, ended_at))
+
+    def should_compensate(self, exc: BaseException) -> bool:
+        """The workflow itself failed or was cancelled (not evicted, not non-deterministic)."""
+        if self.evicting or self.nondeterminism is not None or not self.compensable:
+            return False
+        return self.cancel_delivered or not isinstance(exc, asyncio.CancelledError)
+
+    async def compensate(self) -> None:
+        """Undo completed steps, newest first, each as a journalled step with its retries.
+
+        A compensation that fails for good is recorded and the others still run: leaving
+        the rest undone would be worse. The outcomes go into the run's error.
+        """
+        done = sorted(self.compensable, key=lambda c: (c.ended_at, seq_key(c.seq)), reverse=True)
+        self.compensable = []
+        for item in done:
+            undo = item.step.compensation
+            assert undo is not None
+            kwargs = dict(item.kwargs)
+            if item.step.compensation_takes_result:
+                kwargs["result"] = item.result
+            outcome: dict[str, Any] = {
+                "step": item.step.name,
+                "seq": item.seq,
+                "compensation": undo.name,
+            }
+            try:
+                await self.run_step(undo, item.args, kwargs, kind=EntryKind.COMPENSATE)
+                outcome["status"] = "completed"
+            except StepError as exc:
+                outcome["status"] = "failed"
+                outcome["error"] = f"{exc.error_type}: {exc.error_message}"
+            self.compensations.append(outcome)
 
     async def _routed_step(
         self,
@@ -291,7 +448,7 @@ class WorkflowContext:
         from .definitions import ROUTED_PREFIX
 
         if entry is None:
-            child_id = f"{self.run_id}:{seq}"
+            child_id = self._child_id(seq)
             encoded = dumps([list(args), kwargs], f"arguments of step {step.name!r}")
             child = NewRun(
                 run_id=child_id,
@@ -311,7 +468,7 @@ class WorkflowContext:
         return await self._child_outcome(entry, step.return_annotation, what, failed)
 
     async def _start_child(
-        self, seq: str, kind: EntryKind, name: str, child: NewRun
+        self, seq: str, kind: EntryKind, name: str, child: NewRun, attempt: int = 1
     ) -> JournalEntry:
         """Create ``child`` and this run's entry for it (kind CHILD, or STEP when routed)."""
         await self._deliver_cancel(seq)
@@ -321,6 +478,7 @@ class WorkflowContext:
             kind,
             name,
             EntryStatus.WAITING,
+            attempts=attempt,
             input=child.input,
             started_at=self.host.now(),
             child_run_id=child.run_id,
@@ -345,11 +503,20 @@ class WorkflowContext:
     # -- durable waits -------------------------------------------------------------------
     async def _block(self, entry: JournalEntry, wait: _Wait) -> None:
         """Wait durably on ``entry``; a cancellation request ends the wait right here."""
-        if self.cancel_requested and not self.cancel_delivered:
+        if self._stop_due():
             self.cancel_delivered = True
             now = self.host.now()
-            await self.host.persist([replace(entry, status=EntryStatus.CANCELLED, ended_at=now)])
-            raise asyncio.CancelledError(f"run {self.run_id} was cancelled")
+            why = json.dumps(
+                {
+                    "type": self.cancel_reason,
+                    "message": "wait ended by "
+                    + ("the run's timeout" if self.cancel_reason == TIMEOUT else "a cancellation"),
+                }
+            )
+            await self.host.persist(
+                [replace(entry, status=EntryStatus.CANCELLED, ended_at=now, error=why)]
+            )
+            raise asyncio.CancelledError(f"run {self.run_id} was {self._stopped_how()}")
         seq = entry.seq
         self.waits[seq] = wait
         forever: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -485,29 +652,61 @@ class WorkflowContext:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- children ------------------------------------------------------------------------
+    def _child_id(self, seq: str, attempt: int = 1) -> str:
+        """``<run>:<seq>``; a redriven run's new children and retried children get a suffix."""
+        child_id = f"{self.run_id}:{seq}"
+        if self.redrives:
+            child_id += f"~{self.redrives}"
+        if attempt > 1:
+            child_id += f"#{attempt}"
+        return child_id
+
     async def child(
-        self, wf: Workflow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], run_id: str
+        self,
+        wf: Workflow[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        run_id: str,
+        retry: Retry | None = None,
+        detached: bool = False,
     ) -> Any:
         seq = self._next_seq()
         entry = self._expect(seq, EntryKind.CHILD, wf.name)
-        if entry is None:
-            child_id = run_id or f"{self.run_id}:{seq}"
-            child = NewRun(
-                run_id=child_id,
+        policy = retry or NO_RETRY
+        encoded = json.dumps(wf.encode_args(args, kwargs), separators=(",", ":"))
+
+        def start(attempt: int) -> NewRun:
+            now = self.host.now()
+            return NewRun(
+                run_id=run_id if run_id and attempt == 1 else self._child_id(seq, attempt),
                 workflow=wf.name,
-                input=json.dumps(wf.encode_args(args, kwargs), separators=(",", ":")),
+                input=encoded,
                 version=wf.version,
                 parent_run_id=self.run_id,
                 parent_seq=seq,
                 queue=wf.queue,
+                detached=detached,
+                deadline_at=now + wf.timeout if wf.timeout is not None else None,
             )
-            entry = await self._start_child(seq, EntryKind.CHILD, wf.name, child)
 
-        def failed() -> Exception:
-            return ChildRunError(entry.child_run_id or "?", "failed", entry.error_dict())
-
+        if entry is None:
+            entry = await self._start_child(seq, EntryKind.CHILD, wf.name, start(1))
         what = f"result of child {wf.name}"
-        return await self._child_outcome(entry, wf.return_annotation, what, failed)
+        while True:
+            attempt = max(entry.attempts, 1)
+            failure = ChildRunError(entry.child_run_id or "?", "failed", entry.error_dict())
+            if entry.status is EntryStatus.FAILED and policy.should_retry(failure, attempt):
+                # The child failed but may try again: a new child run, same position.
+                await self.host.backoff(policy.delay(attempt))
+                entry = await self._start_child(
+                    seq, EntryKind.CHILD, wf.name, start(attempt + 1), attempt + 1
+                )
+                continue
+
+            def failed(e: JournalEntry = entry) -> Exception:
+                return ChildRunError(e.child_run_id or "?", "failed", e.error_dict())
+
+            return await self._child_outcome(entry, wf.return_annotation, what, failed)
 
     # -- recorded values -----------------------------------------------------------------
     def recorded(self, kind: EntryKind, produce: Callable[[], Any]) -> Any:
@@ -562,6 +761,8 @@ class WorkflowContext:
 
     def suspension(self) -> Suspension:
         deadlines = [w.deadline for w in self.waits.values() if w.deadline is not None]
+        if self.deadline is not None and not self.cancel_delivered:
+            deadlines.append(self.deadline)  # wake to stop the run at its timeout
         signals = sorted({s for w in self.waits.values() for s in w.signals})
         children = tuple(seq for seq, w in self.waits.items() if w.child)
         return Suspension(
@@ -570,6 +771,18 @@ class WorkflowContext:
             children,
             cancel_delivered=self.cancel_delivered,
         )
+
+
+def _attempt_record(
+    attempt: int, started: float, ended: float, exc: BaseException | None
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"attempt": attempt, "started_at": started, "ended_at": ended}
+    if exc is not None:
+        record["error"] = {
+            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "message": str(exc),
+        }
+    return record
 
 
 def _encode_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

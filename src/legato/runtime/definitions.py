@@ -42,6 +42,10 @@ def _param_annotations(fn: Callable[..., Any]) -> dict[str, Any]:
     return {k: v for k, v in hints.items() if k != "return"}
 
 
+COMPENSATION_RETRY = Retry(max_attempts=5, initial_interval=1.0, max_interval=30.0)
+"""The retry policy of a compensation given as a plain function (undoing must try hard)."""
+
+
 class Step(Generic[P, R]):
     """A function whose result is journalled when a workflow calls it.
 
@@ -55,14 +59,36 @@ class Step(Generic[P, R]):
         retry: Retry | None = None,
         timeout: float | timedelta | None = None,
         queue: str | None = None,
+        compensate: Step[..., Any] | Callable[..., Any] | None = None,
+        heartbeat_timeout: float | timedelta | None = None,
+        kill_on_timeout: bool = False,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__qualname__
         self.retry = retry or NO_RETRY
         self.timeout = seconds(timeout) if timeout is not None else None
+        self.heartbeat_timeout = (
+            seconds(heartbeat_timeout) if heartbeat_timeout is not None else None
+        )
         self.queue = queue
         self.is_async = inspect.iscoroutinefunction(fn)
+        if kill_on_timeout and (self.is_async or self.timeout is None):
+            raise ConfigurationError(
+                f"step {self.name!r}: kill_on_timeout=True needs a sync function and a "
+                "timeout (an async step is cancelled at its timeout already)"
+            )
+        self.kill_on_timeout = kill_on_timeout
         self.return_annotation = _return_annotation(fn)
+        self.compensation: Step[..., Any] | None = None
+        self.compensation_takes_result = False
+        if compensate is not None:
+            undo = (
+                compensate
+                if isinstance(compensate, Step)
+                else Step(compensate, retry=COMPENSATION_RETRY)
+            )
+            self.compensation = undo
+            self.compensation_takes_result = "result" in inspect.signature(undo.fn).parameters
         functools.update_wrapper(self, fn)
         if queue is not None:
             _routed_steps[self.name] = self
@@ -94,6 +120,8 @@ class Workflow(Generic[P, R]):
         name: str | None = None,
         version: str | None = None,
         queue: str = "default",
+        timeout: float | timedelta | None = None,
+        on_failure: Workflow[..., Any] | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise ConfigurationError(
@@ -106,6 +134,13 @@ class Workflow(Generic[P, R]):
         self.return_annotation = _return_annotation(fn)
         self.version = version or _source_hash(fn)
         self.queue = queue
+        self.timeout = seconds(timeout) if timeout is not None else None
+        if on_failure is not None and not isinstance(on_failure, Workflow):
+            raise ConfigurationError(
+                f"workflow {self.name!r}: on_failure must be a @legato.workflow that takes "
+                "one legato.RunFailure argument"
+            )
+        self.on_failure = on_failure
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
@@ -230,7 +265,12 @@ def workflow(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Workflow[P, R]: ...
 
 @overload
 def workflow(
-    *, name: str | None = None, version: str | None = None, queue: str = "default"
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    queue: str = "default",
+    timeout: float | timedelta | None = None,
+    on_failure: Workflow[..., Any] | None = None,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]: ...
 
 
@@ -241,6 +281,8 @@ def workflow(
     name: str | None = None,
     version: str | None = None,
     queue: str = "default",
+    timeout: float | timedelta | None = None,
+    on_failure: Workflow[..., Any] | None = None,
 ) -> Workflow[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]:
     """Declare a durable workflow: ``@legato.workflow`` or ``@legato.workflow(name=...)``.
 
@@ -249,10 +291,17 @@ def workflow(
     defaults to a hash of the function's source and is recorded on every run. ``queue``
     is where its runs go unless a start says otherwise; only workers serving that queue
     run them.
+
+    ``timeout`` bounds a whole run: past it, the run is stopped at its next await like a
+    cancellation (``finally`` blocks and compensations run) and ends ``failed`` with
+    ``RunTimeout``. ``on_failure`` names a workflow started with a
+    :class:`legato.RunFailure` when a run of this one fails, for alerting or escalation.
     """
 
     def wrap(f: Callable[P, Coroutine[Any, Any, R]]) -> Workflow[P, R]:
-        wf = Workflow(f, name=name, version=version, queue=queue)
+        wf = Workflow(
+            f, name=name, version=version, queue=queue, timeout=timeout, on_failure=on_failure
+        )
         register(wf)
         return wf
 
@@ -288,6 +337,9 @@ def step(
     retry: Retry | None = None,
     timeout: float | timedelta | None = None,
     queue: str | None = None,
+    compensate: Step[..., Any] | Callable[..., Any] | None = None,
+    heartbeat_timeout: float | timedelta | None = None,
+    kill_on_timeout: bool = False,
 ) -> _StepDecorator: ...
 
 
@@ -299,6 +351,9 @@ def step(
     retry: Retry | None = None,
     timeout: float | timedelta | None = None,
     queue: str | None = None,
+    compensate: Step[..., Any] | Callable[..., Any] | None = None,
+    heartbeat_timeout: float | timedelta | None = None,
+    kill_on_timeout: bool = False,
 ) -> Step[P, Any] | _StepDecorator:
     """Declare a step: ``@legato.step`` or ``@legato.step(retry=..., timeout=...)``.
 
@@ -310,6 +365,23 @@ def step(
     ``queue`` routes the step to workers serving that queue (a GPU host, say): it runs
     there as a small run of its own while the workflow waits durably, and its result is
     journalled in the workflow like any other step's.
+
+    ``timeout`` bounds each attempt (start to close); ``heartbeat_timeout`` fails an
+    attempt that has not called :func:`legato.heartbeat` for that long. A sync step cannot
+    be stopped inside its thread: at the timeout the workflow moves on and the thread is
+    left to finish; ``kill_on_timeout=True`` runs it in a child process that is killed.
+
+    ``compensate`` undoes the step when the workflow later fails or is cancelled: it is
+    called with the step's arguments (and ``result=`` if it has that parameter), as a
+    journalled step of its own, in reverse order of completion.
     """
-    decorator = _StepDecorator(name=name, retry=retry, timeout=timeout, queue=queue)
+    decorator = _StepDecorator(
+        name=name,
+        retry=retry,
+        timeout=timeout,
+        queue=queue,
+        compensate=compensate,
+        heartbeat_timeout=heartbeat_timeout,
+        kill_on_timeout=kill_on_timeout,
+    )
     return decorator(fn) if fn is not None else decorator

@@ -5,9 +5,11 @@ The runtime decides; a host (the worker's RunExecution) performs the I/O.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..records import JournalEntry, NewRun, SignalRecord
@@ -16,14 +18,67 @@ if TYPE_CHECKING:
     from .definitions import Step
 
 
+class HeartbeatChannel:
+    """Carries :func:`legato.heartbeat` calls of one step attempt to its run's event loop.
+
+    A step may beat from any thread. The time of the last beat is kept for the heartbeat
+    timeout; details are handed to ``record`` on the loop, at most once per
+    ``min_interval`` seconds (the latest details win), so a chatty step costs few writes.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        record: Callable[[Any], None],
+        min_interval: float = 1.0,
+    ) -> None:
+        self.loop = loop
+        self.record = record
+        self.min_interval = min_interval
+        self.last_beat = time.monotonic()
+        self.closed = False
+        self._latest: Any = None
+        self._scheduled = False
+        self._last_write = 0.0
+
+    def beat(self, details: Any) -> None:
+        self.last_beat = time.monotonic()
+        if details is not None and not self.closed:
+            self.loop.call_soon_threadsafe(self._offer, details)
+
+    def _offer(self, details: Any) -> None:
+        self._latest = details
+        if self._scheduled or self.closed:
+            return
+        self._scheduled = True
+        wait = max(0.0, self._last_write + self.min_interval - time.monotonic())
+        self.loop.call_later(wait, self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if not self.closed:
+            self._last_write = time.monotonic()
+            self.record(self._latest)
+
+    def close(self) -> None:
+        """The attempt ended: later beats (from a thread left running) are ignored."""
+        self.closed = True
+
+
 @dataclass(frozen=True, slots=True)
 class StepInfo:
-    """What a running step knows about itself (see :func:`legato.step_info`)."""
+    """What a running step knows about itself (see :func:`legato.step_info`).
+
+    ``heartbeat_details`` are the last details an earlier attempt of this step gave
+    :func:`legato.heartbeat` (None on a first attempt): a long step can resume from them.
+    """
 
     run_id: str
     seq: str
     name: str
     attempt: int
+    heartbeat_details: Any = None
+    channel: HeartbeatChannel | None = field(default=None, repr=False, compare=False)
 
     @property
     def idempotency_key(self) -> str:

@@ -18,17 +18,19 @@ import contextvars
 import functools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PayloadError
+from ..errors import PayloadError, StepTimeout
 from ..payload import dumps
-from ..records import ClaimedRun, JournalEntry, NewRun, RunStatus, SignalRecord
-from ..runtime.context import WorkflowContext
+from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, SignalRecord
+from ..runtime.context import TIMEOUT, WorkflowContext
 from ..runtime.definitions import Step, Workflow, lookup
 from ..runtime.diagnostics import describe_error
 from ..runtime.host import StepInfo, step_info_var
 from ..store.base import Lease
+from .isolation import run_in_child_process
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -56,6 +58,8 @@ class RunExecution:
             journal=claimed.journal,
             host=self,
             cancel_requested=claimed.run.cancel_requested,
+            deadline=claimed.run.deadline_at,
+            redrives=claimed.run.redrives,
         )
         self._outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._checking = False
@@ -121,12 +125,12 @@ class RunExecution:
             # (see runtime.context.task_factory) never counts step bodies.
             coro: Any = step.fn(*args, **kwargs)
             pending = asyncio.Task(coro, context=context)
+        elif step.kill_on_timeout:
+            pending = asyncio.ensure_future(run_in_child_process(step.fn, args, kwargs))
         else:
             call = functools.partial(context.run, step.fn, *args, **kwargs)
             pending = asyncio.get_running_loop().run_in_executor(self.worker.pool, call)
-        if step.timeout is not None:
-            return await asyncio.wait_for(pending, step.timeout)
-        return await pending
+        return await watch_attempt(pending, step, info)
 
     async def backoff(self, delay: float) -> None:
         await self._io(lambda: asyncio.sleep(delay))
@@ -265,7 +269,12 @@ class RunExecution:
         return True
 
     async def _main(self, wf: Workflow[Any, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-        return await wf.fn(*args, **kwargs)
+        try:
+            return await wf.fn(*args, **kwargs)
+        except BaseException as exc:
+            if self.ctx.should_compensate(exc):
+                await self.ctx.compensate()  # journalled: a crash here resumes, not repeats
+            raise
 
     async def _teardown(self, root: asyncio.Task[Any]) -> None:
         """Cancel every task of the run that is still alive (eviction: no more commands)."""
@@ -282,16 +291,20 @@ class RunExecution:
         if self.ctx.nondeterminism is not None:
             await self._park()
             return
-        if root.cancelled():
-            if self.ctx.cancel_delivered:
-                await self._end(RunStatus.CANCELLED, error=_error("Cancelled", "run cancelled"))
-            return
-        exc = root.exception()
-        if isinstance(exc, asyncio.CancelledError):
-            await self._end(RunStatus.CANCELLED, error=_error("Cancelled", "run cancelled"))
+        exc = None if root.cancelled() else root.exception()
+        if root.cancelled() or isinstance(exc, asyncio.CancelledError):
+            if not self.ctx.cancel_delivered:
+                return
+            if self.ctx.cancel_reason == TIMEOUT:
+                timeout = _error("RunTimeout", "the run did not end before its timeout")
+                await self._end(RunStatus.FAILED, error=self._with_compensations(timeout))
+                return
+            cancelled = _error("Cancelled", "run cancelled")
+            await self._end(RunStatus.CANCELLED, error=self._with_compensations(cancelled))
             return
         if exc is not None:
-            await self._end(RunStatus.FAILED, error=describe_error(exc))
+            error = self._with_compensations(describe_error(exc))
+            await self._end(RunStatus.FAILED, error=error)
             return
         leftover = self.ctx.unvisited()
         if leftover:
@@ -306,18 +319,65 @@ class RunExecution:
             return
         await self._end(RunStatus.COMPLETED, output=output)
 
+    async def _start_failure_handler(self, error: str | None) -> None:
+        """Start the workflow's ``on_failure`` run (before the run is marked failed).
+
+        Its id is derived from the run's, so a crash between the two writes and the replay
+        that follows start it once; a redriven run that fails again alerts again.
+        """
+        wf = self.worker.workflows.get(self.run.workflow) or lookup(self.run.workflow)
+        handler = wf.on_failure if wf is not None else None
+        if handler is None:
+            return
+        described = json.loads(error) if error else {}
+        failed = self.ctx.last_failure
+        failure = RunFailure(
+            run_id=self.run_id,
+            workflow=self.run.workflow,
+            error_type=described.get("type", "Error"),
+            message=described.get("message", ""),
+            traceback=described.get("traceback"),
+            step=failed.name if failed is not None else None,
+            seq=failed.seq if failed is not None else None,
+            step_error=failed.error_dict() if failed is not None else None,
+            input=json.loads(self.run.input) if self.run.input else None,
+            redrives=self.run.redrives,
+        )
+        suffix = f"~{self.run.redrives}" if self.run.redrives else ""
+        new = NewRun(
+            run_id=f"{self.run_id}:on_failure{suffix}",
+            workflow=handler.name,
+            input=json.dumps(handler.encode_args((failure,), {}), separators=(",", ":")),
+            version=handler.version,
+            queue=handler.queue,
+        )
+        await self.worker.store.create_run(new, self.now())
+
     async def _park(self) -> None:
         error = self.ctx.nondeterminism
         assert error is not None
         log.error("run %s parked: %s", self.run_id, error)
         await self._end(RunStatus.PARKED, error=_error("NonDeterminismError", str(error)))
 
+    def _with_compensations(self, error: str) -> str:
+        """The run's error, with which compensations ran and how they ended."""
+        if not self.ctx.compensations:
+            return error
+        described = json.loads(error)
+        described["compensations"] = self.ctx.compensations
+        return json.dumps(described)
+
     async def _end(
         self, status: RunStatus, output: str | None = None, error: str | None = None
     ) -> None:
         if self.worker.killed:
             return
-        held = await self.worker.store.finish_run(self.lease, status, output, error, self.now())
+        store = self.worker.store
+        if status is RunStatus.FAILED:
+            await self._start_failure_handler(error)
+        if status.is_terminal:
+            await store.cancel_children(self.run_id, self.now())
+        held = await store.finish_run(self.lease, status, output, error, self.now())
         if not held:
             log.warning("run %s: lease lost before it could be marked %s", self.run_id, status)
 
@@ -335,3 +395,38 @@ def _nondeterminism(run_id: str, workflow: str, entry: JournalEntry) -> Any:
         "under a running workflow: deploy code that matches, or guard the change with "
         "legato.patched(...). The run is parked until then."
     )
+
+
+async def watch_attempt(pending: asyncio.Future[Any], step: Step[Any, Any], info: StepInfo) -> Any:
+    """Await one attempt, failing it with StepTimeout past its timeout or heartbeat timeout.
+
+    A sync step's thread cannot be stopped: it is left to finish, its result ignored.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    channel = info.channel
+    while True:
+        waits = []
+        if step.timeout is not None:
+            waits.append(started + step.timeout - loop.time())
+        if step.heartbeat_timeout is not None and channel is not None:
+            quiet = time.monotonic() - channel.last_beat
+            waits.append(step.heartbeat_timeout - quiet)
+        if not waits:
+            return await pending
+        wait = min(waits)
+        if wait > 0:
+            done, _ = await asyncio.wait({pending}, timeout=wait)
+            if done:
+                return pending.result()
+            continue  # woke at a deadline: look again (a heartbeat may have moved it)
+        pending.cancel()
+        if step.timeout is not None and loop.time() >= started + step.timeout:
+            raise StepTimeout(
+                f"step {step.name!r} (attempt {info.attempt}) did not finish within "
+                f"{step.timeout:g}s"
+            )
+        raise StepTimeout(
+            f"step {step.name!r} (attempt {info.attempt}) sent no heartbeat for "
+            f"{step.heartbeat_timeout:g}s"
+        )
