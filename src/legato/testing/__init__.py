@@ -1,5 +1,8 @@
-"""Helpers for testing workflows: a virtual clock that skips time."""
+"""Helpers for testing workflows: a virtual clock that skips time, and replay checks."""
 
 from .clock import VirtualClock
 
-__all__ = ["VirtualClock"]
+# ``replay`` names the function, not the submodule: the from-import below binds it last.
+from .replay import History, ReplayReport, assert_replays, replay
+
+__all__ = ["History", "ReplayReport", "VirtualClock", "assert_replays", "replay"]

@@ -1,0 +1,42 @@
+"""What the ``legato`` history commands do: export a run's history, replay history files.
+
+Plain functions, so the Typer commands stay thin and the logic is testable without a CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..client import AsyncClient
+from ..errors import ConfigurationError
+from ..runtime.replay import History, ReplayReport, replay
+from .loader import load_app
+
+
+async def export_history(client: AsyncClient, run_id: str) -> History:
+    """The run and its journal as a :class:`History` (RunNotFound if there is no such run).
+
+    The run is read before its journal, so a run that moves on in between yields a journal
+    at least as long as its status implies; a replay handles both.
+    """
+    run = await client.get(run_id)
+    journal = await client.journal(run_id)
+    return History(run, journal)
+
+
+def replay_files(paths: list[Path], app: str) -> list[ReplayReport]:
+    """Import ``app`` (``file.py`` or ``package.module``) so its workflows register, then
+    replay each history file against them, in order.
+
+    Raises ConfigurationError naming the file when one cannot be read or its workflow is
+    not defined by ``app``; a code mismatch is not an error but a report with ``ok=False``.
+    """
+    load_app(app)
+    reports: list[ReplayReport] = []
+    for path in paths:
+        history = History.load(path)
+        try:
+            reports.append(replay(history))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{path}: {exc}") from exc
+    return reports

@@ -1,0 +1,500 @@
+"""Offline replay: would this code still replay that run's journal?
+
+A code change can break runs that are already in flight (a step inserted, renamed or
+removed). Those runs only find out when a worker replays them, and then they are parked.
+This module answers the question *before* deploying: it replays a run's exported
+:class:`History` against the workflow code in this process, exactly as a worker would
+(same :class:`WorkflowContext`, same positions), but through a :class:`ReplayHost` that
+never performs a side effect. Nothing is written, no step runs, no child starts.
+
+Where the recorded journal ends (the *frontier*) the host blocks forever instead of doing
+the work; the replay then stops and reports the run as ``in_progress``. The history file
+format (``legato-history/1``) is documented on :class:`History`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from ..errors import ConfigurationError, PayloadError
+from ..payload import dumps
+from ..records import (
+    EntryKind,
+    EntryStatus,
+    JournalEntry,
+    NewRun,
+    RunRecord,
+    RunStatus,
+    SignalRecord,
+)
+from .context import WorkflowContext
+from .definitions import Step, Workflow, lookup
+from .host import StepInfo
+from .tasks import task_factory
+
+HISTORY_FORMAT = "legato-history/1"
+
+MAX_TURNS = 10_000
+"""Event-loop turns a replay may take before it is reported inconclusive."""
+
+MAX_SECONDS = 30.0
+"""Wall-clock seconds a replay may take before it is reported inconclusive."""
+
+_FAST_TURNS = 1_000  # turns polled without sleeping; replayed commands need no time at all
+_POLL_SECONDS = 0.001  # then poll gently, in case the code awaits real time (asyncio.sleep)
+
+Outcome = Literal["completed", "failed", "cancelled", "in_progress"]
+
+_R = TypeVar("_R")
+
+
+# -- the history document ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class History:
+    """A run and its journal, as exported for an offline replay check.
+
+    ``to_json()`` writes this document (keys in this order; payload fields ``input``,
+    ``output`` and ``error`` stay the JSON *text* the store holds, so a replay decodes
+    exactly the bytes a worker would)::
+
+        {
+          "format": "legato-history/1",
+          "run": {"run_id": ..., "workflow": ..., "status": "completed", "input": "[[5], {}]",
+                  ...every field of legato.RunRecord; enums as their values,
+                  wait_signals as a list...},
+          "journal": [{"run_id": ..., "seq": "1", "kind": "step", "name": "charge",
+                       "status": "completed", "attempts": 1, "input": ..., "output": "42",
+                       ...every field of legato.JournalEntry...}, ...]
+        }
+
+    Reading ignores keys it does not know (so later 1.x exports still load) and fills
+    optional fields with their defaults; a different ``format`` is refused.
+    """
+
+    run: RunRecord
+    journal: list[JournalEntry]
+
+    def to_json(self) -> str:
+        """The history as a ``legato-history/1`` JSON document."""
+        document = {
+            "format": HISTORY_FORMAT,
+            "run": _plain(self.run),
+            "journal": [_plain(entry) for entry in self.journal],
+        }
+        return json.dumps(document, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        """Parse a ``legato-history/1`` document (ConfigurationError if it is not one)."""
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"history is not valid JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise ConfigurationError("history must be a JSON object with format, run, journal")
+        found = document.get("format")
+        if found != HISTORY_FORMAT:
+            raise ConfigurationError(
+                f"history format is {found!r}, expected {HISTORY_FORMAT!r}: export it again "
+                "with this version of Legato"
+            )
+        raw_run, raw_journal = document.get("run"), document.get("journal")
+        if not isinstance(raw_run, dict) or not isinstance(raw_journal, list):
+            raise ConfigurationError("history needs a 'run' object and a 'journal' array")
+        run = _build(RunRecord, raw_run, "run", _RUN_CONVERTERS)
+        journal = [
+            _build(JournalEntry, raw, f"journal entry {i}", _ENTRY_CONVERTERS)
+            for i, raw in enumerate(raw_journal)
+        ]
+        seen: set[str] = set()
+        for entry in journal:
+            if entry.run_id != run.run_id:
+                raise ConfigurationError(
+                    f"history of run {run.run_id!r} has a journal entry of run "
+                    f"{entry.run_id!r} (position {entry.seq}): the file mixes two runs"
+                )
+            if entry.seq in seen:
+                raise ConfigurationError(
+                    f"history of run {run.run_id!r} has two journal entries at position "
+                    f"{entry.seq}: the file is damaged; export it again"
+                )
+            seen.add(entry.seq)
+        return cls(run, journal)
+
+    def save(self, path: str | Path) -> None:
+        """Write the history to ``path`` as JSON."""
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        """Read a history written by :meth:`save` (or ``legato`` export)."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read history file {path}: {exc}") from exc
+        try:
+            return cls.from_json(text)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{path}: {exc}") from exc
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    """Like ``dataclasses.asdict``, with enums as their values and tuples as lists."""
+    out: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+_RUN_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "status": RunStatus,
+    "wait_signals": tuple,
+}
+_ENTRY_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "kind": EntryKind,
+    "status": EntryStatus,
+}
+
+
+def _build(
+    cls: Callable[..., _R],
+    raw: dict[str, Any],
+    what: str,
+    converters: dict[str, Callable[[Any], Any]],
+) -> _R:
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    try:
+        for key, value in raw.items():
+            if key not in names:
+                continue
+            convert = converters.get(key)
+            values[key] = convert(value) if convert is not None and value is not None else value
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"history {what} does not fit {cls.__name__}: {exc}") from exc
+
+
+# -- the report ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """What replaying one history against the current code found.
+
+    ``outcome`` is how far the replay got: the workflow ``completed``, ``failed`` (raised),
+    was ``cancelled`` (the journal records the cancellation), or is ``in_progress``: the
+    replay stopped before the workflow ended (at the end of the journal, at a mismatch, or
+    at the safety bound). ``entries_checked`` counts the journal entries the code reached
+    and matched. ``problem`` says what is wrong when ``ok`` is False.
+    """
+
+    ok: bool
+    run_id: str
+    workflow: str
+    entries_checked: int
+    problem: str | None
+    outcome: Outcome
+
+    def summary(self) -> str:
+        """One line for a terminal: ``ok``/``FAIL``, run, workflow, what was checked."""
+        head = "ok  " if self.ok else "FAIL"
+        line = (
+            f"{head} {self.run_id} ({self.workflow}): {self.entries_checked} journal "
+            f"entries replayed, {self.outcome}"
+        )
+        return line if self.problem is None else f"{line}\n     {self.problem}"
+
+
+# -- the side-effect-free host -------------------------------------------------------------
+class _NoOp:
+    def cancel(self) -> None:
+        pass
+
+
+class ReplayHost:
+    """A :class:`legato.runtime.host.RuntimeHost` that never performs a side effect.
+
+    Writes are dropped. Anything that would need the outside world (run a step, take a
+    signal that is not in the journal, start a child, wait between attempts) blocks
+    forever on a future kept in :attr:`frontier`, so the replay can tell "reached the end
+    of the recorded history" from "still busy".
+    """
+
+    def __init__(self, history: History) -> None:
+        stamps = [t for e in history.journal for t in (e.started_at, e.ended_at) if t is not None]
+        # The clock stands still at the last recorded moment: a timer recorded as pending
+        # stays pending, as it was when the history was taken.
+        self._now = max(stamps) if stamps else history.run.created_at
+        self.frontier: set[asyncio.Future[Any]] = set()
+
+    def now(self) -> float:
+        return self._now
+
+    async def persist(self, entries: Sequence[JournalEntry]) -> None:
+        pass
+
+    def persist_nowait(self, entries: Sequence[JournalEntry]) -> None:
+        pass
+
+    def persist_later(self, entries: Sequence[JournalEntry], delay: float) -> _NoOp:
+        return _NoOp()
+
+    async def _block_forever(self) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.frontier.add(future)
+        try:
+            return await future
+        finally:
+            self.frontier.discard(future)
+
+    async def execute_step(
+        self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], info: StepInfo
+    ) -> Any:
+        return await self._block_forever()
+
+    async def backoff(self, delay: float) -> None:
+        await self._block_forever()
+
+    async def take_signal(
+        self,
+        waiting: JournalEntry,
+        names: Sequence[str],
+        on_signal: Callable[[SignalRecord], JournalEntry],
+    ) -> SignalRecord | None:
+        # Returning None would let a timed-out wait fire now; blocking keeps the run
+        # exactly where the history left it.
+        result: SignalRecord | None = await self._block_forever()
+        return result
+
+    async def start_child(self, entry: JournalEntry, child: NewRun) -> JournalEntry:
+        result: JournalEntry = await self._block_forever()
+        return result
+
+    def on_blocked(self) -> None:
+        pass
+
+
+# -- replaying -----------------------------------------------------------------------------
+def replay(history: History, workflow: Workflow[Any, Any] | None = None) -> ReplayReport:
+    """Replay ``history`` on a fresh event loop (for scripts, tests and the CLI)."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_task_factory(task_factory)  # type: ignore[arg-type]
+        return runner.run(replay_history(history, workflow))
+
+
+async def replay_history(
+    history: History,
+    workflow: Workflow[Any, Any] | None = None,
+    *,
+    max_turns: int = MAX_TURNS,
+    max_seconds: float = MAX_SECONDS,
+) -> ReplayReport:
+    """Replay ``history`` against ``workflow`` (default: the one registered under the run's
+    workflow name) without side effects, and report whether the code still matches.
+
+    Not ok when the code issues a command that differs from the journal, when the workflow
+    ends without reaching entries its journal has, when it now raises although the
+    recorded run did not fail (resuming the run would fail it), or when the replay does
+    not settle within ``max_turns`` loop turns / ``max_seconds`` (inconclusive).
+    """
+    run = history.run
+    wf = workflow if workflow is not None else lookup(run.workflow)
+    if wf is None:
+        raise ConfigurationError(
+            f"workflow {run.workflow!r} of run {run.run_id} is not registered in this "
+            "process: import the module that defines it (legato replay --app ...) or pass "
+            "workflow= explicitly"
+        )
+    loop = asyncio.get_running_loop()
+    current = loop.get_task_factory()
+    installed = current is None
+    if installed:
+        loop.set_task_factory(task_factory)  # type: ignore[arg-type]
+    elif current is not task_factory:
+        raise ConfigurationError(
+            "the event loop has a task factory of its own; a replay needs Legato's "
+            "(use legato.testing.replay(), which runs on a fresh loop)"
+        )
+    try:
+        return await _replay(history, wf, max_turns, max_seconds)
+    finally:
+        if installed:
+            loop.set_task_factory(None)
+
+
+async def _replay(
+    history: History, wf: Workflow[Any, Any], max_turns: int, max_seconds: float
+) -> ReplayReport:
+    run = history.run
+    host = ReplayHost(history)
+    ctx = WorkflowContext(
+        run_id=run.run_id,
+        workflow_name=run.workflow,
+        journal={entry.seq: entry for entry in history.journal},
+        host=host,
+        # A cancellation recorded in the journal is still replayed (the context raises
+        # it there); one merely requested has not happened yet, so it is not simulated.
+        cancel_requested=False,
+        deadline=run.deadline_at,
+        redrives=run.redrives,
+    )
+
+    def report(outcome: Outcome, problem: str | None = None) -> ReplayReport:
+        checked = len(ctx.visited.intersection(ctx.journal))
+        if ctx.nondeterminism is not None:
+            checked -= 1  # the entry the code disagreed with was reached, not matched
+        return ReplayReport(problem is None, run.run_id, wf.name, checked, problem, outcome)
+
+    try:
+        args, kwargs = wf.decode_args(json.loads(run.input or "[[], {}]"))
+    except PayloadError as exc:
+        return report("failed", _raises_problem(run, wf, exc))
+
+    async def main() -> Any:
+        try:
+            return await wf.fn(*args, **kwargs)
+        except BaseException as exc:
+            if ctx.should_compensate(exc):  # as a worker does: the journal has them
+                await ctx.compensate()
+            raise
+
+    root: asyncio.Task[Any] = asyncio.Task(main())
+    ctx.bind_root(root)
+    try:
+        settled = await _drive(ctx, host, max_turns, max_seconds)
+        return _judge(history, wf, ctx, root, settled, report, max_turns, max_seconds)
+    finally:
+        await _teardown(ctx, host, root)
+
+
+async def _drive(
+    ctx: WorkflowContext, host: ReplayHost, max_turns: int, max_seconds: float
+) -> bool:
+    """Let the run go until it settles (True) or hits the safety bound (False)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_seconds
+    for turn in range(max_turns):
+        if ctx.nondeterminism is not None or _settled(ctx, host):
+            return True
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0 if turn < _FAST_TURNS else _POLL_SECONDS)
+    return ctx.nondeterminism is not None or _settled(ctx, host)
+
+
+def _settled(ctx: WorkflowContext, host: ReplayHost) -> bool:
+    """True when every live task of the run waits at the frontier, in a durable wait, or
+    on other tasks of the run: nothing more can happen without the outside world.
+
+    The same inspection as ``WorkflowContext.is_idle``, plus the host's frontier futures
+    (a worker would be running a step there; the replay stops instead).
+    """
+    for task in list(ctx.tasks):
+        if task.done():
+            continue
+        waiter = getattr(task, "_fut_waiter", None)  # what the task awaits now
+        if waiter is None or waiter.done():
+            return False  # ready to run, or woken and about to
+        if waiter in host.frontier or waiter in ctx.block_futures:
+            continue
+        if isinstance(waiter, asyncio.Task) and waiter in ctx.tasks:
+            continue
+        children = getattr(waiter, "_children", None)  # asyncio.gather's future
+        if children is not None and all(c.done() or c in ctx.tasks for c in children):
+            continue
+        return False
+    return True
+
+
+def _judge(
+    history: History,
+    wf: Workflow[Any, Any],
+    ctx: WorkflowContext,
+    root: asyncio.Task[Any],
+    settled: bool,
+    report: Callable[[Outcome, str | None], ReplayReport],
+    max_turns: int,
+    max_seconds: float,
+) -> ReplayReport:
+    """Turn the state the replay stopped in into a report."""
+    run = history.run
+    if ctx.nondeterminism is not None:
+        return report("in_progress", str(ctx.nondeterminism))
+    if not settled:
+        return report(
+            "in_progress",
+            f"run {run.run_id} ({wf.name}): inconclusive, the replay did not settle within "
+            f"{max_turns} event-loop turns or {max_seconds:g} s. The workflow code probably "
+            "awaits something outside Legato (asyncio.sleep, a queue, I/O); use "
+            "legato.sleep and steps instead so replays are deterministic.",
+        )
+    if not root.done():
+        return report("in_progress", None)  # at the end of the recorded history
+    if root.cancelled() or isinstance(root.exception(), asyncio.CancelledError):
+        return report("cancelled", None)
+    exc = root.exception()
+    outcome: Outcome = "failed" if exc is not None else "completed"
+    leftover = ctx.unvisited()
+    if leftover:
+        first = leftover[0]
+        return report(
+            outcome,
+            f"run {run.run_id} ({wf.name}): the workflow {outcome} without reaching "
+            f"{first.kind.value} {first.name!r} at position {first.seq}, which its journal "
+            "has. The workflow code changed under a running workflow: deploy code that "
+            "matches, or guard the change with legato.patched(...).",
+        )
+    if exc is None:
+        try:
+            dumps(root.result(), f"result of workflow {wf.name!r}")
+        except PayloadError as unstorable:
+            exc, outcome = unstorable, "failed"
+    if exc is not None and run.status is not RunStatus.FAILED:
+        return report(outcome, _raises_problem(run, wf, exc))
+    return report(outcome, None)
+
+
+def _raises_problem(run: RunRecord, wf: Workflow[Any, Any], exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return (
+        f"run {run.run_id} ({wf.name}): replaying its journal, the workflow now raises "
+        f"{type(exc).__qualname__}: {exc}{where}, but the recorded run is {run.status.value}. "
+        "Resuming it with this code would fail it: fix the code, or guard the change with "
+        "legato.patched(...)."
+    )
+
+
+async def _teardown(ctx: WorkflowContext, host: ReplayHost, root: asyncio.Task[Any]) -> None:
+    """Cancel what is left of the run; no command may run any more (as in eviction)."""
+    ctx.evicting = True
+    alive = [t for t in list(ctx.tasks) if not t.done()]
+    for task in alive:
+        task.cancel()
+    if alive:
+        await asyncio.gather(*alive, return_exceptions=True)
+    for future in list(host.frontier):
+        future.cancel()
+    if root.done() and not root.cancelled():
+        root.exception()  # mark retrieved
+
+
+__all__ = [
+    "HISTORY_FORMAT",
+    "History",
+    "ReplayHost",
+    "ReplayReport",
+    "replay",
+    "replay_history",
+]
