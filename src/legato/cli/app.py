@@ -12,24 +12,30 @@ import dataclasses
 import functools
 import json
 import logging
+import re
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 
 from ..client import AsyncClient
 from ..errors import ConfigurationError, LegatoError
-from ..records import RunStatus
+from ..records import Pause, RunRecord, RunStatus
 from ..store import DEFAULT_URL, open_store
 from ..worker import Worker
+from .history import export_history, replay_files
 from .loader import load_app, load_workflow
 from .progress import follow
 from .render import (
+    attempts_table,
     entry_dict,
     journal_table,
     make_console,
@@ -56,6 +62,8 @@ app.add_typer(queues_app, name="queues")
 app.add_typer(runs_app, name="runs")
 app.add_typer(workers_app, name="workers")
 app.add_typer(db_app, name="db")
+history_app = typer.Typer(help="Export run histories for replay checks.", no_args_is_help=True)
+app.add_typer(history_app, name="history")
 
 out = make_console()
 err = make_console(stderr=True)
@@ -320,13 +328,33 @@ def runs_show(
         out.print(f"waiting for signal(s): {', '.join(record.wait_signals)}")
     if record.wake_at:
         out.print(f"wakes at {stamp(record.wake_at)} UTC")
+    if record.paused:
+        out.print("[yellow]paused[/yellow] (legato resume RUN to continue)")
+    if record.redrives:
+        out.print(f"retried or reset {record.redrives} time(s) by an operator")
+    if record.deadline_at:
+        out.print(f"times out at {stamp(record.deadline_at)} UTC")
     out.print(journal_table(journal))
+    attempts = attempts_table(journal)
+    if attempts is not None:
+        out.print(attempts)
     if record.output is not None:
         out.print("result:")
         out.print_json(record.output)
     error = record.error_dict()
     if error:
         out.print(f"[red]{error.get('type')}[/red]: {error.get('message')}")
+        for undo in error.get("compensations", []):
+            detail = f" ({undo['error']})" if undo.get("error") else ""
+            out.print(
+                f"  compensation {undo['compensation']} of step {undo['step']} "
+                f"(#{undo['seq']}): {styled(undo['status'])}{detail}"
+            )
+        if error.get("traceback") and record.status is RunStatus.FAILED:
+            out.print("[dim]traceback of the failure (--json for all details):[/dim]")
+            out.print(error["traceback"].rstrip(), markup=False, highlight=False)
+    if record.status in (RunStatus.FAILED, RunStatus.PARKED):
+        out.print(f"[dim]after a fix: legato runs retry {record.run_id}[/dim]")
 
 
 @workers_app.command("list")
@@ -465,3 +493,215 @@ def main() -> None:
             raise
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+
+
+# -- failure handling: redrive, pause, history ---------------------------------------------
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str) -> float:
+    """``2h``/``30m``/``7d`` ago, or an ISO date/time (UTC unless it says otherwise)."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        return time.time() - float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"--since {text!r}: give a duration ago (30m, 2h, 7d) or an ISO date/time "
+            "(2026-11-20 or 2026-11-20T08:00)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@runs_app.command("retry")
+@handles_errors
+def runs_retry(
+    run_id: str | None = typer.Argument(None, help="Run id (or select runs with the options)."),
+    workflow: str | None = typer.Option(None, "--workflow", help="Retry runs of this workflow."),
+    status: str = typer.Option("failed", "--status", help="failed or parked."),
+    since: str | None = typer.Option(None, "--since", help="Created since: 2h, 7d, 2026-11-20."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be retried."),
+) -> None:
+    """Resume failed runs from the failed step, with the code deployed now.
+
+    Completed steps are not run again: their recorded results are reused.
+    """
+    if run_id is None and workflow is None:
+        raise ConfigurationError("give a run id, or --workflow NAME to retry runs in bulk")
+    if status not in ("failed", "parked"):
+        raise ConfigurationError(f"--status {status!r}: only failed or parked runs are retried")
+    if run_id is not None:
+
+        async def one() -> RunRecord:
+            async with AsyncClient(settings.db) as client:
+                return await client.retry(run_id)
+
+        record = _run(one())
+        out.print(f"run {record.run_id} is pending again (retry {record.redrives})")
+        return
+    floor = parse_since(since) if since is not None else None
+
+    async def bulk() -> tuple[int, list[str]]:
+        async with AsyncClient(settings.db) as client:
+            runs = await client.list(status, workflow, limit=1_000_000)
+            chosen = [r for r in runs if floor is None or r.created_at >= floor]
+            if dry_run:
+                for r in chosen:
+                    out.print(
+                        f"would retry {r.run_id} ({r.workflow}, created {stamp(r.created_at)})"
+                    )
+                return len(chosen), []
+            problems: list[str] = []
+            with Progress(console=err, transient=False) as progress:
+                task = progress.add_task(f"retrying {len(chosen)} run(s)", total=len(chosen))
+                for r in chosen:
+                    try:
+                        await client.retry(r.run_id)
+                    except LegatoError as exc:
+                        problems.append(f"{r.run_id}: {exc}")
+                    progress.advance(task)
+            return len(chosen), problems
+
+    count, problems = _run(bulk())
+    if dry_run:
+        out.print(f"{count} run(s) would be retried")
+        return
+    for problem in problems:
+        err.print(f"[yellow]not retried[/yellow] {problem}", highlight=False)
+    out.print(f"{count - len(problems)} of {count} run(s) retried")
+    if problems:
+        raise typer.Exit(1)
+
+
+@runs_app.command("reset")
+@handles_errors
+def runs_reset(
+    run_id: str = typer.Argument(..., help="Run id."),
+    to_step: str = typer.Option(..., "--to-step", help="Position (# in runs show) to re-run from."),
+) -> None:
+    """Run an ended run again from an earlier position; steps before it are reused."""
+
+    async def go() -> RunRecord:
+        async with AsyncClient(settings.db) as client:
+            return await client.reset(run_id, to_step)
+
+    record = _run(go())
+    out.print(f"run {record.run_id} is pending again from position {to_step}")
+
+
+def _pause_command(
+    pause: bool,
+    run_id: str | None,
+    workflow: str | None,
+    queue: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    what = f"run {run_id}" if run_id else f"workflow {workflow}" if workflow else f"queue {queue}"
+
+    async def go() -> int:
+        async with AsyncClient(settings.db) as client:
+            if not pause:
+                await client.resume(run_id, workflow=workflow, queue=queue)
+                return 0
+            await client.pause(run_id, workflow=workflow, queue=queue)
+            if not wait:
+                return -1
+            deadline = time.monotonic() + timeout
+            with err.status(f"waiting for runs of {what} to finish their in-flight steps"):
+                while True:
+                    left = await client.still_running(run_id, workflow=workflow, queue=queue)
+                    if left == 0 or time.monotonic() > deadline:
+                        return left
+                    await asyncio.sleep(0.2)
+
+    left = _run(go())
+    if not pause:
+        out.print(f"{what} resumed")
+    elif left == -1:
+        out.print(f"{what} paused (workers stop its runs after their in-flight steps)")
+    elif left == 0:
+        out.print(f"{what} paused: no run of it is executing")
+    else:
+        out.print(f"{what} paused; {left} run(s) still finishing a step after {timeout:g}s")
+
+
+@app.command("pause")
+@handles_errors
+def pause_command(
+    run_id: str | None = typer.Argument(None, help="Run id (or --workflow / --queue)."),
+    workflow: str | None = typer.Option(None, "--workflow", help="Pause all its runs."),
+    queue: str | None = typer.Option(None, "--queue", help="Pause the queue."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Return once none executes."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait at most."),
+) -> None:
+    """Pause a run, a workflow or a queue: in-flight steps finish, nothing new starts."""
+    _pause_command(True, run_id, workflow, queue, wait, timeout)
+
+
+@app.command("resume")
+@handles_errors
+def resume_command(
+    run_id: str | None = typer.Argument(None, help="Run id (or --workflow / --queue)."),
+    workflow: str | None = typer.Option(None, "--workflow", help="Resume all its runs."),
+    queue: str | None = typer.Option(None, "--queue", help="Resume the queue."),
+) -> None:
+    """Resume what `legato pause` paused."""
+    _pause_command(False, run_id, workflow, queue, False, 0.0)
+
+
+@app.command("paused")
+@handles_errors
+def paused_command() -> None:
+    """List paused workflows and queues."""
+
+    async def go() -> list[Pause]:
+        async with AsyncClient(settings.db) as client:
+            return await client.pauses()
+
+    pauses = _run(go())
+    if not pauses:
+        out.print("nothing is paused")
+    for p in pauses:
+        out.print(f"{p.scope.value} {p.name} paused since {stamp(p.created_at)} UTC")
+
+
+@history_app.command("export")
+@handles_errors
+def history_export(
+    run_id: str = typer.Argument(..., help="Run id."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
+) -> None:
+    """Write a run's history (run + journal) as JSON, for `legato replay`."""
+
+    async def go() -> Any:
+        async with AsyncClient(settings.db) as client:
+            return await export_history(client, run_id)
+
+    history = _run(go())
+    if output is None:
+        print(history.to_json())
+    else:
+        history.save(output)
+        err.print(f"history of run {run_id} written to {output}")
+
+
+@app.command("replay")
+@handles_errors
+def replay_command(
+    files: list[Path] = typer.Argument(..., help="History files from `legato history export`."),
+    app_path: str = typer.Option(..., "--app", help="FILE.py or MODULE with the new code."),
+) -> None:
+    """Replay recorded histories against new code; report non-determinism before deploying."""
+    reports = replay_files(files, app_path)
+    for report in reports:
+        out.print(report.summary(), markup=False, highlight=False)
+    bad = [r for r in reports if not r.ok]
+    if bad:
+        err.print(f"{len(bad)} of {len(reports)} histories would not replay on this code")
+        raise typer.Exit(1)
+    out.print(f"all {len(reports)} histories replay on this code")

@@ -77,6 +77,10 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "owner": run.owner,
         "lease_epoch": run.lease_epoch,
         "cancel_requested": run.cancel_requested,
+        "paused": run.paused,
+        "redrives": run.redrives,
+        "queue": run.queue,
+        "deadline_at": run.deadline_at,
     }
 
 
@@ -94,6 +98,8 @@ def entry_dict(entry: JournalEntry) -> dict[str, Any]:
         "ended_at": entry.ended_at,
         "wake_at": entry.wake_at,
         "child_run_id": entry.child_run_id,
+        "attempt_log": entry.attempt_list(),
+        "progress": _json_or_none(entry.progress),
     }
 
 
@@ -121,6 +127,8 @@ def journal_table(entries: list[JournalEntry]) -> Table:
         result = f"[red]{short(error.get('message'))}[/red]" if error else short(e.output)
         if e.child_run_id:
             result = f"run {e.child_run_id} {result}"
+        if e.progress and e.status.value == "running":
+            result = f"progress {short(e.progress)}"
         table.add_row(
             e.seq,
             e.kind.value,
@@ -132,3 +140,29 @@ def journal_table(entries: list[JournalEntry]) -> Table:
             result,
         )
     return table
+
+
+def attempts_table(entries: list[JournalEntry]) -> Table | None:
+    """Every attempt of the steps that were retried: when, how long, the wait before, why."""
+    table = Table(title="attempts of retried steps")
+    for column in ("#", "step", "attempt", "started", "took", "waited before", "error"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    rows = 0
+    for e in entries:
+        previous_end: float | None = None
+        for a in e.attempt_list():
+            error = a.get("error") or {}
+            started, ended = a.get("started_at"), a.get("ended_at")
+            waited = duration(previous_end, started) if previous_end and started else ""
+            table.add_row(
+                e.seq,
+                e.name,
+                str(a.get("attempt")),
+                stamp(started),
+                duration(started, ended),
+                waited,
+                short(f"{error.get('type', '')}: {error.get('message', '')}", 48) if error else "",
+            )
+            previous_end = ended
+            rows += 1
+    return table if rows else None
