@@ -282,7 +282,7 @@ def test_workers_ride_out_a_postgres_restart(
         alive = [proc.poll() is None for proc in cluster.workers]
     finally:
         logs = cluster.stop_all()
-    dead_logs = [logs[proc_pid][-6000:] for proc_pid, up in zip(logs, alive) if not up]
+    dead_logs = [logs[pid][-6000:] for pid, up in zip(logs, alive, strict=True) if not up]
     assert alive == [True, True], dead_logs  # the workers reconnected by themselves
     assert done == 300
     wrong = query(
