@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -119,12 +119,14 @@ class WorkflowContext:
     compensable: list[_Compensable] = field(default_factory=list)
     compensations: list[dict[str, Any]] = field(default_factory=list)
     last_failure: JournalEntry | None = None  # the step whose failure ended the run
+    root: asyncio.Task[Any] | None = None
 
     # -- positions and replay ------------------------------------------------------------
     def bind_root(self, task: asyncio.Task[Any]) -> None:
         """Make ``task`` the run's main task (prefix ``""``)."""
         task_states[task] = TaskState(self, "")
         self.tasks.add(task)
+        self.root = task
 
     def task_done(self, task: asyncio.Task[Any]) -> None:
         """A task of the run ended: the rest of the run may now be idle."""
@@ -140,19 +142,28 @@ class WorkflowContext:
         """
         if self.inflight or not self.waits:
             return False
+        if self.root is not None and self.root.done():
+            return False  # the workflow has ended; the run finishes, it does not wait
+        return self.tasks_parked()
+
+    def tasks_parked(self, also: Collection[asyncio.Future[Any]] = ()) -> bool:
+        """Every live task waits in ``_block``, on a future in ``also``, or on run tasks."""
         for task in list(self.tasks):
             if task.done():
                 continue
             waiter = getattr(task, "_fut_waiter", None)  # what the task awaits now
             if waiter is None or waiter.done():
                 return False  # ready to run, or woken and about to
-            if waiter in self.block_futures:
+            if waiter in self.block_futures or waiter in also:
                 continue
             if isinstance(waiter, asyncio.Task) and waiter in self.tasks:
                 continue
             children = getattr(waiter, "_children", None)  # asyncio.gather's future
-            if children is not None and all(c.done() or c in self.tasks for c in children):
-                continue
+            if children is not None:
+                if any(c.done() and (c.cancelled() or c.exception()) for c in children):
+                    return False  # the gather is about to end: its callback has not run yet
+                if all(c.done() or c in self.tasks for c in children):
+                    continue
             return False
         return True
 
@@ -332,8 +343,13 @@ class WorkflowContext:
                     mark.cancel()
                     now = self.host.now()
                     history.append(_attempt_record(attempt, attempt_started, now, exc))
+                    if channel.details is not None:  # the next attempt resumes from here
+                        details = channel.details
                     failed = replace(
-                        running, error=describe_error(exc), attempt_log=json.dumps(history)
+                        running,
+                        error=describe_error(exc),
+                        attempt_log=json.dumps(history),
+                        progress=dumps(details, "heartbeat details") if details else None,
                     )
                     retry = step.retry
                     if not isinstance(exc, PayloadError) and retry.should_retry(exc, attempt):

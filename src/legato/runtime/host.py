@@ -46,6 +46,11 @@ class HeartbeatChannel:
         if details is not None and not self.closed:
             self.loop.call_soon_threadsafe(self._offer, details)
 
+    @property
+    def details(self) -> Any:
+        """The latest details this attempt gave (None if it gave none)."""
+        return self._latest
+
     def _offer(self, details: Any) -> None:
         self._latest = details
         if self._scheduled or self.closed:

@@ -395,26 +395,8 @@ async def _drive(
 
 def _settled(ctx: WorkflowContext, host: ReplayHost) -> bool:
     """True when every live task of the run waits at the frontier, in a durable wait, or
-    on other tasks of the run: nothing more can happen without the outside world.
-
-    The same inspection as ``WorkflowContext.is_idle``, plus the host's frontier futures
-    (a worker would be running a step there; the replay stops instead).
-    """
-    for task in list(ctx.tasks):
-        if task.done():
-            continue
-        waiter = getattr(task, "_fut_waiter", None)  # what the task awaits now
-        if waiter is None or waiter.done():
-            return False  # ready to run, or woken and about to
-        if waiter in host.frontier or waiter in ctx.block_futures:
-            continue
-        if isinstance(waiter, asyncio.Task) and waiter in ctx.tasks:
-            continue
-        children = getattr(waiter, "_children", None)  # asyncio.gather's future
-        if children is not None and all(c.done() or c in ctx.tasks for c in children):
-            continue
-        return False
-    return True
+    on other tasks of the run: nothing more can happen without the outside world."""
+    return ctx.tasks_parked(host.frontier)
 
 
 def _judge(

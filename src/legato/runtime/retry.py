@@ -18,9 +18,13 @@ class Retry:
     """How often and how patiently to retry a failing step.
 
     Attempt ``n`` (1-based) that fails is followed, if allowed, by a delay of
-    ``initial_interval * backoff ** (n - 1)`` seconds, capped at ``max_interval`` and spread
+    ``initial_interval * backoff ** (n - 1)`` seconds, capped at ``max_interval`` (or at
+    ``initial_interval`` if that is longer) and spread
     by ``±jitter`` (a fraction) so that many runs failing together do not retry in lockstep.
     ``non_retryable`` exception types fail at once; ``retry_if`` may veto any retry.
+
+    A delay of two seconds or more is a durable timer: the run leaves the worker's memory
+    and any worker resumes it when the delay is over.
     """
 
     max_attempts: int = 3
@@ -48,7 +52,8 @@ class Retry:
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based)."""
         base = seconds(self.initial_interval) * self.backoff ** (attempt - 1)
-        base = min(base, seconds(self.max_interval))
+        # The cap limits growth; it never shortens the first interval the user asked for.
+        base = min(base, max(seconds(self.max_interval), seconds(self.initial_interval)))
         if self.jitter:
             base *= 1 + _random.uniform(-self.jitter, self.jitter)
         return max(base, 0.0)

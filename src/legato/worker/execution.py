@@ -421,6 +421,9 @@ async def watch_attempt(pending: asyncio.Future[Any], step: Step[Any, Any], info
                 return pending.result()
             continue  # woke at a deadline: look again (a heartbeat may have moved it)
         pending.cancel()
+        # Let a cancelled coroutine (or a killed step process) wind down before moving on,
+        # but never wait long for a step that ignores its cancellation.
+        await asyncio.wait({pending}, timeout=5)
         if step.timeout is not None and loop.time() >= started + step.timeout:
             raise StepTimeout(
                 f"step {step.name!r} (attempt {info.attempt}) did not finish within "

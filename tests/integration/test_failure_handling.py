@@ -1,0 +1,524 @@
+"""Failure handling: retry policies and their record, durable back-off, cancellation with
+cleanup, compensation and children, pause/resume, run timeouts, heartbeats, hard step
+timeouts, on_failure handlers, redrive and reset."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import legato
+from legato import EntryKind, EntryStatus, RunStatus
+from legato.testing import VirtualClock
+from tests.helpers import run, running_worker, status_is, wait_until
+
+calls: dict[str, int] = defaultdict(int)
+events: list[tuple[str, str]] = []  # (key, what happened), in order
+
+
+# -- retries ---------------------------------------------------------------------------------
+@legato.step(retry=legato.Retry(max_attempts=3, initial_interval=0.2, backoff=2.5, jitter=0))
+def twice_then_ok(key: str) -> str:
+    calls[key] += 1
+    if calls[key] <= 2:
+        raise ConnectionError(f"attempt {calls[key]} refused")
+    return "ok"
+
+
+@legato.workflow
+async def retried(key: str) -> str:
+    return await twice_then_ok(key)
+
+
+def test_three_attempts_are_recorded_with_growing_delays(db_url: str) -> None:
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(retried, f"grow-{db_url}")
+            assert await client.result(handle.run_id, timeout=20) == "ok"
+            (entry,) = await client.journal(handle.run_id)
+        assert entry.attempts == 3 and entry.status is EntryStatus.COMPLETED
+        log = entry.attempt_list()
+        assert [a["attempt"] for a in log] == [1, 2, 3]
+        assert [a.get("error", {}).get("type") for a in log] == [
+            "builtins.ConnectionError",
+            "builtins.ConnectionError",
+            None,
+        ]
+        assert log[0]["error"]["message"] == "attempt 1 refused"
+        first_wait = log[1]["started_at"] - log[0]["ended_at"]
+        second_wait = log[2]["started_at"] - log[1]["ended_at"]
+        assert first_wait >= 0.2 and second_wait >= 0.5  # 0.2 s, then 0.2 * 2.5
+        assert second_wait > first_wait
+
+    run(body)
+
+
+@legato.step(retry=legato.Retry(max_attempts=2, initial_interval=timedelta(minutes=10)))
+def fails_once(key: str) -> str:
+    calls[key] += 1
+    if calls[key] == 1:
+        raise TimeoutError("upstream timed out")
+    return f"ok on attempt {legato.step_info().attempt}"
+
+
+@legato.workflow
+async def long_backoff(key: str) -> str:
+    return await fails_once(key)
+
+
+def test_a_ten_minute_backoff_is_a_durable_timer(db_url: str) -> None:
+    async def body() -> None:
+        clock = VirtualClock()
+        async with running_worker(db_url, clock=clock) as (worker, client):
+            handle = await client.start(long_backoff, f"ten-{db_url}")
+            await wait_until(status_is(client, handle.run_id, RunStatus.WAITING))
+            record = await client.get(handle.run_id)
+            (entry,) = await client.journal(handle.run_id)
+            assert worker.executions == {}  # no worker holds the run during the back-off
+            assert record.owner is None
+            assert entry.status is EntryStatus.WAITING and entry.attempts == 1
+            assert record.wake_at == pytest.approx(clock.now() + 600, abs=60)  # ±10% jitter
+            clock.advance(timedelta(minutes=11))
+            assert await client.result(handle.run_id, timeout=20) == "ok on attempt 2"
+            (entry,) = await client.journal(handle.run_id)
+            assert [a["attempt"] for a in entry.attempt_list()] == [1, 2]
+
+    run(body)
+
+
+@legato.workflow
+async def child_that_fails_first(key: str) -> str:
+    calls[key] += 1
+    if calls[key] == 1:
+        raise RuntimeError("child attempt 1 failed")
+    return f"child ok after {calls[key]}"
+
+
+@legato.workflow
+async def parent_retrying_child(key: str) -> str:
+    retry = legato.Retry(max_attempts=2, initial_interval=0.01)
+    return await legato.child(child_that_fails_first, key, retry=retry)
+
+
+def test_a_child_run_is_retried_as_a_new_run(db_url: str) -> None:
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(parent_retrying_child, f"child-{db_url}")
+            assert await client.result(handle.run_id, timeout=20) == "child ok after 2"
+            (entry,) = await client.journal(handle.run_id)
+            assert entry.attempts == 2 and entry.child_run_id == f"{handle.run_id}:1#2"
+            first = await client.get(f"{handle.run_id}:1")
+            assert first.status is RunStatus.FAILED
+
+    run(body)
+
+
+# -- cancellation, cleanup, compensation, children ------------------------------------------
+gates: dict[str, threading.Event] = {}
+
+
+@legato.step
+def undo_book(key: str) -> None:
+    events.append((key, "undo_book"))
+
+
+@legato.step(compensate=undo_book)
+def book(key: str) -> str:
+    events.append((key, "book"))
+    return "booked"
+
+
+@legato.step
+def slow(key: str) -> str:
+    events.append((key, "slow started"))
+    gates[key].wait(20)
+    events.append((key, "slow finished"))
+    return "slow"
+
+
+@legato.step
+def cleanup(key: str) -> None:
+    events.append((key, "cleanup"))
+
+
+@legato.workflow
+async def waits_forever(key: str) -> None:
+    await legato.wait_for_signal("never")
+
+
+@legato.workflow
+async def cancellable(key: str, during: str) -> None:
+    await book(key)
+    try:
+        child = legato.child(waits_forever, key)
+        if during == "step":
+            await asyncio.gather(slow(key), child)
+        else:
+            await asyncio.gather(legato.sleep(timedelta(hours=5)), child)
+    finally:
+        await cleanup(key)
+
+
+@pytest.mark.parametrize("during", ["step", "sleep"])
+def test_cancel_runs_cleanup_and_compensation_and_cancels_children(
+    db_url: str, during: str
+) -> None:
+    key = f"cancel-{during}-{db_url}"
+    gates[key] = threading.Event()
+
+    async def body() -> None:
+        async with running_worker(db_url, lease_seconds=1.5) as (_, client):
+            handle = await client.start(cancellable, key, during)
+            child_id = f"{handle.run_id}:3.1"
+            if during == "step":
+                await wait_until(lambda: (key, "slow started") in events)
+            await wait_until(_waits(client, child_id))
+            await client.cancel(handle.run_id)
+            if during == "step":
+                await asyncio.sleep(1.0)  # the worker learns of it while the step runs
+                assert (key, "cleanup") not in events  # the in-flight step is not cut short
+                gates[key].set()
+            record = await client.wait(handle.run_id, timeout=20)
+            assert record.status is RunStatus.CANCELLED
+            child = await client.wait(child_id, timeout=20)
+            assert child.status is RunStatus.CANCELLED
+            journal = await client.journal(handle.run_id)
+        mine = [what for k, what in events if k == key]
+        expected = ["book", "cleanup", "undo_book"]
+        if during == "step":
+            expected = ["book", "slow started", "slow finished", "cleanup", "undo_book"]
+        assert mine == expected
+        assert [e.name for e in journal if e.kind is EntryKind.COMPENSATE] == ["undo_book"]
+        error = record.error_dict()
+        assert error is not None and error["compensations"][0]["status"] == "completed"
+
+    run(body)
+
+
+def _waits(client: legato.AsyncClient, run_id: str) -> Any:
+    async def check() -> bool:
+        found = await client.list(status=RunStatus.WAITING, limit=1000)
+        return any(r.run_id == run_id for r in found)
+
+    return check
+
+
+# -- pause and resume ------------------------------------------------------------------------
+step_starts: dict[str, list[float]] = defaultdict(list)
+
+
+@legato.step
+async def paced(key: str, i: int) -> int:
+    step_starts[key].append(time.time())
+    await asyncio.sleep(0.2)
+    return i
+
+
+@legato.workflow(queue="batch")
+async def six_paced_steps(key: str) -> int:
+    total = 0
+    for i in range(6):
+        total += await paced(key, i)
+    return total
+
+
+def test_pausing_a_queue_with_100_runs_in_flight_then_resuming(db_url: str) -> None:
+    key = f"pause-{db_url}"
+
+    async def body() -> None:
+        options = {"lease_seconds": 1.5, "queues": ["batch"], "concurrency": 200}
+        async with running_worker(db_url, **options) as (_, client):
+            ids = [(await client.start(six_paced_steps, key)).run_id for _ in range(100)]
+            await wait_until(lambda: len(step_starts[key]) >= 100)  # all are under way
+            await client.pause(queue="batch")
+            await wait_until(_none_running(client), timeout=20)
+            paused_at = time.time()
+            starts_when_paused = len(step_starts[key])
+            await asyncio.sleep(1.5)  # longer than a heartbeat and a claim round
+            assert [t for t in step_starts[key] if t > paused_at] == []
+            assert len(step_starts[key]) == starts_when_paused
+            runs = await client.list(workflow=six_paced_steps.name, limit=1000)
+            unfinished = [r for r in runs if r.status is not RunStatus.COMPLETED]
+            assert len(unfinished) == 100  # the pause stopped every run part-way
+            assert [p.name for p in await client.pauses()] == ["batch"]
+            await client.resume(queue="batch")
+            for run_id in ids:
+                assert await client.result(run_id, timeout=30) == 15
+            assert len(step_starts[key]) == 600  # each step once: nothing re-ran or was lost
+
+    run(body)
+
+
+def _none_running(client: legato.AsyncClient) -> Any:
+    async def check() -> bool:
+        return await client.still_running(queue="batch") == 0
+
+    return check
+
+
+@legato.workflow
+async def two_signals(key: str) -> str:
+    await legato.wait_for_signal("a")
+    await book(key)
+    return "done"
+
+
+def test_a_paused_run_is_not_woken_until_resumed(db_url: str) -> None:
+    key = f"pause-run-{db_url}"
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(two_signals, key)
+            await wait_until(status_is(client, handle.run_id, RunStatus.WAITING))
+            await client.pause(handle.run_id)
+            await client.signal(handle.run_id, "a")
+            await asyncio.sleep(1.0)
+            assert (key, "book") not in events
+            assert (await client.get(handle.run_id)).paused
+            await client.resume(handle.run_id)
+            assert await client.result(handle.run_id, timeout=20) == "done"
+
+    run(body)
+
+
+# -- timeouts and heartbeats -----------------------------------------------------------------
+@legato.workflow(timeout=timedelta(hours=1))
+async def bounded(key: str) -> str:
+    await book(key)
+    try:
+        await legato.sleep(timedelta(hours=3))
+    finally:
+        await cleanup(key)
+    return "never"
+
+
+def test_a_run_timeout_stops_the_run_and_compensates(db_url: str) -> None:
+    key = f"bounded-{db_url}"
+
+    async def body() -> None:
+        clock = VirtualClock(start=time.time())
+        async with running_worker(db_url, clock=clock) as (_, client):
+            handle = await client.start(bounded, key)
+            await wait_until(status_is(client, handle.run_id, RunStatus.WAITING))
+            record = await client.get(handle.run_id)
+            assert record.deadline_at is not None
+            assert record.wake_at == pytest.approx(record.deadline_at)  # wakes at the timeout
+            clock.advance(timedelta(hours=1, seconds=1))
+            record = await client.wait(handle.run_id, timeout=20)
+        assert record.status is RunStatus.FAILED
+        error = record.error_dict()
+        assert error is not None and error["type"] == "RunTimeout"
+        assert [w for k, w in events if k == key] == ["book", "cleanup", "undo_book"]
+
+    run(body)
+
+
+@legato.step(heartbeat_timeout=0.5, retry=legato.Retry(max_attempts=2, initial_interval=0.01))
+def beats(key: str, total: int) -> str:
+    """Attempt 1 goes quiet after two beats; attempt 2 resumes from the recorded progress."""
+    info = legato.step_info()
+    start = info.heartbeat_details["done"] if info.heartbeat_details else 0
+    for done in range(start, total):
+        legato.heartbeat({"done": done})
+        if info.attempt == 1 and done == 2:
+            time.sleep(1.5)  # hung: no beats
+            return "hung attempt"
+        time.sleep(0.3)
+    return f"resumed at {start}"
+
+
+@legato.workflow
+async def beating(key: str) -> str:
+    return await beats(key, 4)
+
+
+def test_a_step_that_stops_heartbeating_is_retried_with_its_progress(db_url: str) -> None:
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(beating, f"beat-{db_url}")
+            assert await client.result(handle.run_id, timeout=20) == "resumed at 2"
+            (entry,) = await client.journal(handle.run_id)
+        first = entry.attempt_list()[0]
+        assert first["error"]["type"] == "legato.errors.StepTimeout"
+        assert "no heartbeat for 0.5s" in first["error"]["message"]
+
+    run(body)
+
+
+@legato.step(timeout=2, kill_on_timeout=True)
+def hangs(path: str) -> str:
+    import os
+
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(60)
+    return "unreachable"
+
+
+@legato.workflow
+async def hard_timeout(path: str) -> str:
+    try:
+        return await hangs(path)
+    except legato.StepError as exc:
+        return exc.error_type
+
+
+def test_kill_on_timeout_kills_the_process_running_a_sync_step(db_url: str, tmp_path: Any) -> None:
+    import os
+
+    pid_file = tmp_path / "pid"
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(hard_timeout, str(pid_file))
+            result = await client.result(handle.run_id, timeout=20)
+        assert result == "legato.errors.StepTimeout"
+        pid = int(pid_file.read_text())
+        assert pid != os.getpid()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # the child process is gone, not left sleeping
+
+    run(body)
+
+
+# -- on_failure handlers ---------------------------------------------------------------------
+alerts: list[legato.RunFailure] = []
+
+
+@legato.workflow
+async def alert_ops(failure: legato.RunFailure) -> str:
+    alerts.append(failure)
+    return f"paged about {failure.run_id}"
+
+
+@legato.step
+def always_fails(key: str) -> None:
+    raise ValueError(f"bad record {key}")
+
+
+@legato.workflow(on_failure=alert_ops)
+async def watched(key: str) -> None:
+    await book(key)
+    await always_fails(key)
+
+
+def test_a_failed_run_starts_its_on_failure_handler(db_url: str) -> None:
+    key = f"watched-{db_url}"
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(watched, key)
+            record = await client.wait(handle.run_id, timeout=20)
+            assert record.status is RunStatus.FAILED
+            handler_id = f"{handle.run_id}:on_failure"
+            assert await client.result(handler_id, timeout=20) == f"paged about {handle.run_id}"
+        failure = next(a for a in alerts if a.run_id == handle.run_id)
+        assert failure.workflow == watched.name
+        assert failure.step == "always_fails" and failure.seq == "2"
+        assert failure.step_error is not None
+        assert failure.step_error["type"] == "builtins.ValueError"
+        assert f"bad record {key}" in failure.message
+        assert failure.traceback is not None and "Traceback" in failure.traceback
+        assert failure.input == [[key], {}]
+
+    run(body)
+
+
+# -- redrive ---------------------------------------------------------------------------------
+@legato.step
+def numbered(key: str, i: int) -> int:
+    calls[f"{key}:{i}"] += 1
+    if i == 5 and calls[f"{key}:fixed"] == 0:
+        raise KeyError("bug in step 5")
+    return i
+
+
+@legato.workflow
+async def eight_steps(key: str) -> int:
+    total = 0
+    for i in range(1, 9):
+        total += await numbered(key, i)
+    return total
+
+
+def test_retry_resumes_from_the_failed_step_and_reset_reruns_from_a_position(
+    db_url: str,
+) -> None:
+    key = f"redrive-{db_url}"
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(eight_steps, key)
+            record = await client.wait(handle.run_id, timeout=20)
+            assert record.status is RunStatus.FAILED
+            with pytest.raises(legato.ConfigurationError, match="not a position"):
+                await client.reset(handle.run_id, "x")
+            calls[f"{key}:fixed"] = 1  # "deploy the fix"
+            again = await client.retry(handle.run_id)
+            assert again.status is RunStatus.PENDING and again.redrives == 1
+            assert await client.result(handle.run_id, timeout=20) == 36
+            assert [calls[f"{key}:{i}"] for i in range(1, 9)] == [1, 1, 1, 1, 2, 1, 1, 1]
+            with pytest.raises(legato.ConfigurationError, match="only failed or parked"):
+                await client.retry(handle.run_id)
+            await client.reset(handle.run_id, 7)
+            assert await client.result(handle.run_id, timeout=20) == 36
+            assert [calls[f"{key}:{i}"] for i in range(1, 9)] == [1, 1, 1, 1, 2, 1, 2, 2]
+            with pytest.raises(legato.ConfigurationError, match="no position 42"):
+                await client.reset(handle.run_id, 42)
+            assert (await client.get(handle.run_id)).redrives == 2
+
+    run(body)
+
+
+def test_a_run_whose_compensations_ran_is_not_retried(db_url: str) -> None:
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(watched, f"no-retry-{db_url}")
+            await client.wait(handle.run_id, timeout=20)
+            with pytest.raises(legato.ConfigurationError, match="compensations"):
+                await client.retry(handle.run_id)
+
+    run(body)
+
+
+@legato.step
+def maybe_fails(key: str) -> str:
+    calls[key] += 1
+    if calls[key] == 1:
+        raise ValueError("first try fails")
+    return "ok"
+
+
+@legato.workflow
+async def handles_one_failure(key: str) -> str:
+    with contextlib.suppress(legato.StepError):  # handled: the workflow goes on
+        await maybe_fails(key)
+    await always_fails(key)
+    return "unreachable"
+
+
+def test_retry_keeps_failures_the_workflow_handled(db_url: str) -> None:
+    key = f"handled-{db_url}"
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(handles_one_failure, key)
+            await client.wait(handle.run_id, timeout=20)
+            await client.retry(handle.run_id)
+            record = await client.wait(handle.run_id, timeout=20)
+            assert record.status is RunStatus.FAILED  # always_fails still fails...
+            assert calls[key] == 1  # ...but the handled failure was not run again
+            journal = await client.journal(handle.run_id)
+            assert [(e.seq, e.status) for e in journal] == [
+                ("1", EntryStatus.FAILED),
+                ("2", EntryStatus.FAILED),
+            ]
+
+    run(body)
