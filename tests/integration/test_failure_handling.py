@@ -154,7 +154,7 @@ async def waits_forever(key: str) -> None:
 
 
 @legato.workflow
-async def cancellable(key: str, during: str) -> None:
+async def cancel_mid_way(key: str, during: str) -> None:
     await book(key)
     try:
         child = legato.child(waits_forever, key)
@@ -175,7 +175,7 @@ def test_cancel_runs_cleanup_and_compensation_and_cancels_children(
 
     async def body() -> None:
         async with running_worker(db_url, lease_seconds=1.5) as (_, client):
-            handle = await client.start(cancellable, key, during)
+            handle = await client.start(cancel_mid_way, key, during)
             child_id = f"{handle.run_id}:3.1"
             if during == "step":
                 await wait_until(lambda: (key, "slow started") in events)
