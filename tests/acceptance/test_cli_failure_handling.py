@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -208,3 +209,14 @@ def test_replay_reports_an_inserted_step_and_accepts_it_behind_patched(
     )
     fine = legato(db, "replay", str(history), "--app", str(guarded))
     assert fine.returncode == 0, fine.stdout + fine.stderr
+
+
+def test_start_with_a_run_timeout_records_the_deadline(db: str, tmp_path: Path) -> None:
+    app = tmp_path / "pipeline.py"
+    app.write_text(EIGHT_STEPS.replace("{bug}", FIXED))
+    before = time.time()
+    started = legato(db, "start", f"{app}:eight", "--input", '"x"', "--id", "t1", "--timeout", "90")
+    assert started.returncode == 0, started.stderr
+    record = json.loads(legato(db, "runs", "show", "t1", "--json").stdout)
+    assert before + 90 <= record["deadline_at"] <= time.time() + 90
+    assert "times out at" in legato(db, "runs", "show", "t1").stdout

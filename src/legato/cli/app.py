@@ -192,6 +192,9 @@ def start_command(
     queue: str | None = typer.Option(None, "--queue", help="Queue (default: the workflow's)."),
     priority: int = typer.Option(0, "--priority", help="Higher starts first."),
     key: str | None = typer.Option(None, "--key", help="Concurrency key (per-key limits)."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Seconds the whole run may take (default: the workflow's)."
+    ),
 ) -> None:
     """Start a run (a worker executes it) and print its id."""
     wf = load_workflow(target)
@@ -206,6 +209,7 @@ def start_command(
                 queue=queue,
                 priority=priority,
                 concurrency_key=key,
+                timeout=timeout,
             )
             return handle.run_id
 
