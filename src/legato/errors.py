@@ -66,7 +66,9 @@ class StepError(WorkflowError):
     ``error_type`` is the qualified name of the original exception class.
     """
 
-    def __init__(self, step: str, error_type: str, message: str, attempts: int = 1) -> None:
+    def __init__(
+        self, step: str, error_type: str, message: str, attempts: int = 1, seq: str = ""
+    ) -> None:
         super().__init__(
             f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}"
         )
@@ -74,17 +76,21 @@ class StepError(WorkflowError):
         self.error_type = error_type
         self.error_message = message
         self.attempts = attempts
+        self.seq = seq  # its position in the run's journal
 
 
 class ChildRunError(WorkflowError):
     """A child run ended in failure or was cancelled."""
 
-    def __init__(self, run_id: str, status: str, error: dict[str, Any] | None) -> None:
+    def __init__(
+        self, run_id: str, status: str, error: dict[str, Any] | None, seq: str = ""
+    ) -> None:
         detail = f": {error.get('type')}: {error.get('message')}" if error else ""
         super().__init__(f"child run {run_id!r} ended {status}{detail}")
         self.run_id = run_id
         self.status = status
         self.error = error
+        self.seq = seq  # the position of the child in the parent's journal
 
 
 class WaitTimeout(WorkflowError, TimeoutError):

@@ -195,7 +195,8 @@ def test_cancel_runs_cleanup_and_compensation_and_cancels_children(
         if during == "step":
             expected = ["book", "slow started", "slow finished", "cleanup", "undo_book"]
         assert mine == expected
-        assert [e.name for e in journal if e.kind is EntryKind.COMPENSATE] == ["undo_book"]
+        rollback = [e.name for e in journal if e.kind is EntryKind.COMPENSATE]
+        assert rollback == ["rollback", "undo_book"]  # the plan, then each compensation
         error = record.error_dict()
         assert error is not None and error["compensations"][0]["status"] == "completed"
 
@@ -520,5 +521,171 @@ def test_retry_keeps_failures_the_workflow_handled(db_url: str) -> None:
                 ("1", EntryStatus.FAILED),
                 ("2", EntryStatus.FAILED),
             ]
+
+    run(body)
+
+
+# -- edge cases found in review ----------------------------------------------------------------
+@legato.step(timeout=20, kill_on_timeout=True)
+def in_a_process(label: str) -> str:
+    return f"{label}@{legato.idempotency_key().rsplit(':', 1)[-1]}"
+
+
+@legato.workflow
+async def process_step_then_more(key: str) -> list[str]:
+    first = await in_a_process("a")
+    await legato.sleep(timedelta(hours=1))  # leave memory: the rest is a replay
+    second = await in_a_process("b")
+    await book(key)
+    return [first, second]
+
+
+def test_a_process_step_keeps_positions_and_knows_its_step_info(db_url: str) -> None:
+    async def body() -> None:
+        clock = VirtualClock()
+        async with running_worker(db_url, clock=clock) as (_, client):
+            handle = await client.start(process_step_then_more, f"proc-{db_url}")
+            await wait_until(status_is(client, handle.run_id, RunStatus.WAITING))
+            clock.advance(timedelta(hours=2))
+            assert await client.result(handle.run_id, timeout=20) == ["a@1", "b@3"]
+
+    run(body)
+
+
+@legato.workflow
+async def gather_keeping_errors(key: str) -> list[str]:
+    results = await asyncio.gather(
+        always_fails(key), legato.wait_for_signal("go"), return_exceptions=True
+    )
+    return [type(r).__name__ if isinstance(r, Exception) else str(r) for r in results]
+
+
+def test_gather_with_return_exceptions_and_a_failed_branch_still_leaves_memory(
+    db_url: str,
+) -> None:
+    async def body() -> None:
+        async with running_worker(db_url) as (worker, client):
+            handle = await client.start(gather_keeping_errors, f"gre-{db_url}")
+            await wait_until(status_is(client, handle.run_id, RunStatus.WAITING))
+            assert worker.executions == {}
+            await client.signal(handle.run_id, "go", "now")
+            assert await client.result(handle.run_id, timeout=20) == ["StepError", "now"]
+
+    run(body)
+
+
+@legato.step
+def slow_undo(key: str) -> None:
+    events.append((key, "slow_undo started"))
+    gates[key].wait(20)
+    events.append((key, "slow_undo finished"))
+
+
+@legato.step(compensate=undo_book)
+def first_thing(key: str) -> str:
+    return "first"
+
+
+@legato.step(compensate=slow_undo)
+def second_thing(key: str) -> str:
+    return "second"
+
+
+@legato.workflow
+async def rolls_back_slowly(key: str) -> None:
+    await first_thing(key)
+    await second_thing(key)
+    await always_fails(key)
+
+
+def test_a_worker_stopping_mid_rollback_leaves_the_rest_to_the_next_worker(db_url: str) -> None:
+    key = f"stop-mid-rollback-{db_url}"
+    gates[key] = threading.Event()
+
+    async def body() -> None:
+        async with running_worker(db_url) as (worker, client):
+            handle = await client.start(rolls_back_slowly, key)
+            await wait_until(lambda: (key, "slow_undo started") in events)
+            await client.cancel(handle.run_id)  # no effect: a rollback is not cut short
+            worker.stop()  # graceful: the in-flight compensation finishes first
+            await asyncio.sleep(0.2)
+            gates[key].set()
+            await wait_until(lambda: not worker.executions)
+            assert (await client.get(handle.run_id)).status is RunStatus.PENDING
+        async with running_worker(db_url) as (_, client):
+            record = await client.wait(handle.run_id, timeout=20)
+        assert record.status is RunStatus.FAILED  # the failure, not the later cancel
+        error = record.error_dict()
+        assert error is not None and error["failed_seq"] == "3"
+        assert [c["compensation"] for c in error["compensations"]] == ["slow_undo", "undo_book"]
+        mine = [what for k, what in events if k == key]
+        assert mine == ["slow_undo started", "slow_undo finished", "undo_book"]  # each once
+
+    run(body)
+
+
+@legato.workflow(timeout=timedelta(hours=1))
+async def sleeps_past_its_timeout(key: str) -> str:
+    await legato.sleep(timedelta(hours=3))
+    return "woke"
+
+
+def test_a_run_that_timed_out_can_be_retried_without_its_old_deadline(db_url: str) -> None:
+    async def body() -> None:
+        clock = VirtualClock(start=time.time())
+        async with running_worker(db_url, clock=clock) as (_, client):
+            handle = await client.start(sleeps_past_its_timeout, f"late-{db_url}")
+            await wait_until(status_is(client, handle.run_id, RunStatus.WAITING))
+            clock.advance(timedelta(hours=2))
+            record = await client.wait(handle.run_id, timeout=20)
+            assert (record.error_dict() or {}).get("type") == "RunTimeout"
+        # the real clock is hours behind the virtual one: retry "after" the deadline
+        again = await _retry_at(db_url, handle.run_id, clock.now())
+        assert again.deadline_at is None
+        async with running_worker(db_url, clock=clock) as (_, client):
+            await wait_until(status_is(client, handle.run_id, RunStatus.WAITING))
+            clock.advance(timedelta(hours=4))
+            assert await client.result(handle.run_id, timeout=20) == "woke"
+
+    run(body)
+
+
+async def _retry_at(db_url: str, run_id: str, now: float) -> legato.RunRecord:
+    from legato.client.redrive import retry_plan
+    from legato.store import open_store
+
+    store = open_store(db_url)
+    await store.open()
+    try:
+        run_record = await store.get_run(run_id)
+        assert run_record is not None
+        drop = retry_plan(run_record, await store.get_journal(run_id))
+        return await store.redrive_run(run_id, run_record.status, drop, now)
+    finally:
+        await store.close()
+
+
+@legato.workflow
+async def handles_a_parallel_failure(key: str) -> str:
+    try:
+        await asyncio.gather(maybe_fails(key), cleanup(key))
+    except legato.StepError:
+        await cleanup(key)  # handled by the parent task
+    await always_fails(key)
+    return "unreachable"
+
+
+def test_retry_keeps_a_parallel_failure_the_parent_handled(db_url: str) -> None:
+    key = f"parallel-handled-{db_url}"
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(handles_a_parallel_failure, key)
+            record = await client.wait(handle.run_id, timeout=20)
+            assert (record.error_dict() or {})["failed_seq"] == "4"
+            await client.retry(handle.run_id)
+            record = await client.wait(handle.run_id, timeout=20)
+            assert record.status is RunStatus.FAILED  # not parked: the history still fits
+            assert calls[key] == 1  # the handled failure did not run again
 
     run(body)

@@ -63,9 +63,12 @@ def test_a_failing_step_3_compensates_steps_2_then_1(
         ]
         undo = [(e.seq, e.name, e.status) for e in journal if e.kind is EntryKind.COMPENSATE]
         assert undo == [
-            ("4", "return_equipment", EntryStatus.COMPLETED),
-            ("5", "delete_account", EntryStatus.COMPLETED),
+            ("4", "rollback", EntryStatus.COMPLETED),  # the plan: positions 2, then 1
+            ("5", "return_equipment", EntryStatus.COMPLETED),
+            ("6", "delete_account", EntryStatus.COMPLETED),
         ]
+        plan = next(e for e in journal if e.name == "rollback")
+        assert plan.output == '["2", "1"]'
         failed = next(e for e in journal if e.name == "schedule_training")
         assert failed.status is EntryStatus.FAILED and failed.attempts == 1  # non-retryable
         error = record.error_dict()
@@ -139,7 +142,9 @@ def test_a_crash_while_compensating_resumes_without_repeating_compensations(
         return [
             e.name
             for e in client.journal("o1")
-            if e.kind is EntryKind.COMPENSATE and e.status is EntryStatus.COMPLETED
+            if e.kind is EntryKind.COMPENSATE
+            and e.status is EntryStatus.COMPLETED
+            and e.name != "rollback"
         ]
 
     worker = spawn()

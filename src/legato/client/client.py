@@ -192,10 +192,16 @@ class AsyncClient:
     ) -> int:
         """How many runs of the target a worker still executes (0: a pause took hold)."""
         await self.open()
+        now = time.time()
+
+        def held(r: RunRecord) -> bool:  # a dead worker's expired lease executes nothing
+            return r.lease_expires_at is not None and r.lease_expires_at > now
+
         if run_id is not None:
-            return int((await self.get(run_id)).status is RunStatus.RUNNING)
+            record = await self.get(run_id)
+            return int(record.status is RunStatus.RUNNING and held(record))
         running = await self.store.list_runs(RunStatus.RUNNING, workflow, 100_000, queue)
-        return len(running)
+        return sum(1 for r in running if held(r))
 
     async def retry(self, run_id: str) -> RunRecord:
         """Run a failed (or parked) run again from its failed step, with today's code.

@@ -17,27 +17,15 @@ RETRYABLE = (RunStatus.FAILED, RunStatus.PARKED)
 RESETTABLE = (RunStatus.FAILED, RunStatus.PARKED, RunStatus.CANCELLED, RunStatus.COMPLETED)
 
 
-def _continued(entry: JournalEntry, journal: Sequence[JournalEntry]) -> bool:
-    """Did the task that issued ``entry`` go on past it (so its code handled the failure)?
-
-    Later commands of the same task have the same prefix and a larger last number; tasks
-    it created later have positions that start with a larger number at that level.
-    """
-    mine = seq_key(entry.seq)
-    depth = len(mine) - 1
-    for other in journal:
-        theirs = seq_key(other.seq)
-        if len(theirs) > depth and theirs[:depth] == mine[:depth] and theirs[depth] > mine[depth]:
-            return True
-    return False
-
-
 def retry_plan(run: RunRecord, journal: Sequence[JournalEntry]) -> list[str]:
-    """Positions to drop so the run resumes from the step(s) whose failure ended it.
+    """Positions to drop so the run resumes from the step whose failure ended it.
 
-    Failed entries the workflow code went on past (it caught the error) are history and
-    stay; a failure that ended its task is dropped and runs again. A parked run keeps its
-    whole journal (it stopped for a code mismatch: deploy matching code, then retry).
+    That position is recorded with the run's error (``failed_seq``) when a step or a child
+    raised the error that ended the run; only it runs again. Failures the workflow caught
+    are history and stay. When the workflow's own code raised, nothing is dropped: the
+    run replays to that point with the code deployed now. Waits that a run timeout ended
+    are dropped too (a retried run is no longer past a deadline, see redrive_run). A
+    parked run keeps its whole journal (deploy matching code, then retry).
     """
     if run.status not in RETRYABLE:
         raise ConfigurationError(
@@ -52,14 +40,12 @@ def retry_plan(run: RunRecord, journal: Sequence[JournalEntry]) -> list[str]:
         )
     if run.status is RunStatus.PARKED:
         return []
-    dropped = [
+    failed_seq = (run.error_dict() or {}).get("failed_seq")
+    return [
         e.seq
         for e in journal
-        if e.status in (EntryStatus.FAILED, EntryStatus.CANCELLED, EntryStatus.RUNNING)
-        and not _continued(e, journal)
+        if e.seq == failed_seq or e.kind is EntryKind.CANCEL or e.status is EntryStatus.CANCELLED
     ]
-    dropped += [e.seq for e in journal if e.kind is EntryKind.CANCEL]
-    return dropped
 
 
 def reset_plan(run: RunRecord, journal: Sequence[JournalEntry], to_step: str) -> list[str]:

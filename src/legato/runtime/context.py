@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 DURABLE_BACKOFF = 2.0
 """Back-offs at least this long (seconds) are durable timers: the run leaves memory."""
 
+ROLLBACK = "rollback"
+"""The name of the journal entry that records a compensation plan."""
+
 TIMEOUT = "timeout"
 """The reason recorded when a run is stopped by its own timeout rather than a cancel."""
 
@@ -118,7 +121,8 @@ class WorkflowContext:
     redrives: int = 0  # new children of a redriven run get fresh ids
     compensable: list[_Compensable] = field(default_factory=list)
     compensations: list[dict[str, Any]] = field(default_factory=list)
-    last_failure: JournalEntry | None = None  # the step whose failure ended the run
+    compensating: bool = False  # a rollback is under way: no cancel or timeout stops it
+    rollback_interrupted: bool = False  # the worker stopped mid-rollback: not an ending
     root: asyncio.Task[Any] | None = None
 
     # -- positions and replay ------------------------------------------------------------
@@ -159,11 +163,8 @@ class WorkflowContext:
             if isinstance(waiter, asyncio.Task) and waiter in self.tasks:
                 continue
             children = getattr(waiter, "_children", None)  # asyncio.gather's future
-            if children is not None:
-                if any(c.done() and (c.cancelled() or c.exception()) for c in children):
-                    return False  # the gather is about to end: its callback has not run yet
-                if all(c.done() or c in self.tasks for c in children):
-                    continue
+            if children is not None and all(c.done() or c in self.tasks for c in children):
+                continue
             return False
         return True
 
@@ -209,8 +210,11 @@ class WorkflowContext:
         return entry
 
     def _stop_due(self) -> bool:
-        """A cancel was asked for, or the run's timeout passed, and the code has not seen it."""
-        if self.cancel_delivered:
+        """A cancel was asked for, or the run's timeout passed, and the code has not seen it.
+
+        Never while compensating: a rollback that stopped half-way would be worse than none.
+        """
+        if self.cancel_delivered or self.compensating:
             return False
         if self.cancel_requested:
             self.cancel_reason = "cancel"
@@ -272,10 +276,13 @@ class WorkflowContext:
                 self._completed(seq, step, args, kwargs, value, entry.ended_at or 0.0)
                 return value
             if entry.status is EntryStatus.FAILED:
-                self.last_failure = entry
                 err = entry.error_dict() or {}
                 raise StepError(
-                    step.name, err.get("type", "Error"), err.get("message", ""), entry.attempts
+                    step.name,
+                    err.get("type", "Error"),
+                    err.get("message", ""),
+                    entry.attempts,
+                    seq,
                 )
         else:
             await self._deliver_cancel(seq)
@@ -370,12 +377,12 @@ class WorkflowContext:
                         continue
                     final = replace(failed, status=EntryStatus.FAILED, ended_at=now)
                     await self.host.persist([final])
-                    self.last_failure = final
                     raise StepError(
                         step.name,
                         f"{type(exc).__module__}.{type(exc).__qualname__}",
                         str(exc),
                         attempt,
+                        seq,
                     ) from exc
                 channel.close()
                 mark.cancel()
@@ -430,27 +437,80 @@ class WorkflowContext:
 
         A compensation that fails for good is recorded and the others still run: leaving
         the rest undone would be worse. The outcomes go into the run's error.
+
+        The plan (which steps, in which order) is journalled first: parallel branches may
+        complete more steps while the rollback runs, and a replay must undo exactly the
+        steps the first execution chose, in the same order.
         """
-        done = sorted(self.compensable, key=lambda c: (c.ended_at, seq_key(c.seq)), reverse=True)
-        self.compensable = []
-        for item in done:
-            undo = item.step.compensation
-            assert undo is not None
-            kwargs = dict(item.kwargs)
-            if item.step.compensation_takes_result:
-                kwargs["result"] = item.result
-            outcome: dict[str, Any] = {
-                "step": item.step.name,
-                "seq": item.seq,
-                "compensation": undo.name,
-            }
-            try:
-                await self.run_step(undo, item.args, kwargs, kind=EntryKind.COMPENSATE)
-                outcome["status"] = "completed"
-            except StepError as exc:
-                outcome["status"] = "failed"
-                outcome["error"] = f"{exc.error_type}: {exc.error_message}"
-            self.compensations.append(outcome)
+        self.compensating = True
+        try:
+            seq = self._next_seq()
+            entry = self._expect(seq, EntryKind.COMPENSATE, ROLLBACK)
+            if entry is None:
+                chosen = sorted(
+                    self.compensable, key=lambda c: (c.ended_at, seq_key(c.seq)), reverse=True
+                )
+                plan = [c.seq for c in chosen]
+                now = self.host.now()
+                await self.host.persist(
+                    [
+                        JournalEntry(
+                            self.run_id,
+                            seq,
+                            EntryKind.COMPENSATE,
+                            ROLLBACK,
+                            EntryStatus.COMPLETED,
+                            output=json.dumps(plan),
+                            started_at=now,
+                            ended_at=now,
+                        )
+                    ]
+                )
+            else:
+                plan = json.loads(entry.output or "[]")
+                chosen = await self._replayed_compensables(plan)
+            for item in chosen:
+                undo = item.step.compensation
+                assert undo is not None
+                kwargs = dict(item.kwargs)
+                if item.step.compensation_takes_result:
+                    kwargs["result"] = item.result
+                outcome: dict[str, Any] = {
+                    "step": item.step.name,
+                    "seq": item.seq,
+                    "compensation": undo.name,
+                }
+                try:
+                    await self.run_step(undo, item.args, kwargs, kind=EntryKind.COMPENSATE)
+                    outcome["status"] = "completed"
+                except StepError as exc:
+                    outcome["status"] = "failed"
+                    outcome["error"] = f"{exc.error_type}: {exc.error_message}"
+                self.compensations.append(outcome)
+        except asyncio.CancelledError:
+            if self.evicting:  # the worker stops (or pauses the run) mid-rollback
+                self.rollback_interrupted = True
+            raise
+
+    async def _replayed_compensables(self, plan: list[str]) -> list[_Compensable]:
+        """The planned steps, once the tasks that ran them have replayed them.
+
+        Each was completed before the plan was recorded, so its task replays it from the
+        journal without waiting for anything; a few loop turns are enough.
+        """
+        for _ in range(10_000):
+            found = {c.seq: c for c in self.compensable}
+            if all(s in found for s in plan):
+                return [found[s] for s in plan]
+            await asyncio.sleep(0)
+        missing = [s for s in plan if s not in {c.seq for c in self.compensable}]
+        self.nondeterminism = NonDeterminismError(
+            f"run {self.run_id} ({self.workflow_name}): its rollback plan undoes the steps at "
+            f"positions {', '.join(plan)}, but the code no longer completes {', '.join(missing)} "
+            "before failing. Deploy code that matches the run, or guard the change with "
+            "legato.patched(...)."
+        )
+        raise self.nondeterminism
 
     async def _routed_step(
         self,
@@ -478,7 +538,7 @@ class WorkflowContext:
 
         def failed() -> Exception:
             err = entry.error_dict() or {}
-            return StepError(step.name, err.get("type", "Error"), err.get("message", ""), 1)
+            return StepError(step.name, err.get("type", "Error"), err.get("message", ""), 1, seq)
 
         what = f"result of step {step.name}"
         return await self._child_outcome(entry, step.return_annotation, what, failed)
@@ -487,7 +547,8 @@ class WorkflowContext:
         self, seq: str, kind: EntryKind, name: str, child: NewRun, attempt: int = 1
     ) -> JournalEntry:
         """Create ``child`` and this run's entry for it (kind CHILD, or STEP when routed)."""
-        await self._deliver_cancel(seq)
+        if attempt == 1:  # a retried child's position already holds its entry
+            await self._deliver_cancel(seq)
         waiting = JournalEntry(
             self.run_id,
             seq,
@@ -520,19 +581,7 @@ class WorkflowContext:
     async def _block(self, entry: JournalEntry, wait: _Wait) -> None:
         """Wait durably on ``entry``; a cancellation request ends the wait right here."""
         if self._stop_due():
-            self.cancel_delivered = True
-            now = self.host.now()
-            why = json.dumps(
-                {
-                    "type": self.cancel_reason,
-                    "message": "wait ended by "
-                    + ("the run's timeout" if self.cancel_reason == TIMEOUT else "a cancellation"),
-                }
-            )
-            await self.host.persist(
-                [replace(entry, status=EntryStatus.CANCELLED, ended_at=now, error=why)]
-            )
-            raise asyncio.CancelledError(f"run {self.run_id} was {self._stopped_how()}")
+            await self._cancel_at(entry)
         seq = entry.seq
         self.waits[seq] = wait
         forever: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -543,6 +592,22 @@ class WorkflowContext:
         finally:
             self.waits.pop(seq, None)
             self.block_futures.discard(forever)
+
+    async def _cancel_at(self, entry: JournalEntry) -> None:
+        """Deliver a due cancel (or timeout) where ``entry`` stands: mark it, then raise."""
+        self.cancel_delivered = True
+        now = self.host.now()
+        why = json.dumps(
+            {
+                "type": self.cancel_reason,
+                "message": "ended by "
+                + ("the run's timeout" if self.cancel_reason == TIMEOUT else "a cancellation"),
+            }
+        )
+        await self.host.persist(
+            [replace(entry, status=EntryStatus.CANCELLED, ended_at=now, error=why)]
+        )
+        raise asyncio.CancelledError(f"run {self.run_id} was {self._stopped_how()}")
 
     async def sleep(self, seconds: float) -> None:
         seq = self._next_seq()
@@ -668,9 +733,10 @@ class WorkflowContext:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- children ------------------------------------------------------------------------
-    def _child_id(self, seq: str, attempt: int = 1) -> str:
-        """``<run>:<seq>``; a redriven run's new children and retried children get a suffix."""
-        child_id = f"{self.run_id}:{seq}"
+    def _child_id(self, seq: str, attempt: int = 1, given: str = "") -> str:
+        """``<run>:<seq>`` (or the id the code gave); a redriven run's new children and
+        retried children get a suffix, so they are new runs, not the failed ones again."""
+        child_id = given or f"{self.run_id}:{seq}"
         if self.redrives:
             child_id += f"~{self.redrives}"
         if attempt > 1:
@@ -694,7 +760,7 @@ class WorkflowContext:
         def start(attempt: int) -> NewRun:
             now = self.host.now()
             return NewRun(
-                run_id=run_id if run_id and attempt == 1 else self._child_id(seq, attempt),
+                run_id=self._child_id(seq, attempt, run_id),
                 workflow=wf.name,
                 input=encoded,
                 version=wf.version,
@@ -710,9 +776,11 @@ class WorkflowContext:
         what = f"result of child {wf.name}"
         while True:
             attempt = max(entry.attempts, 1)
-            failure = ChildRunError(entry.child_run_id or "?", "failed", entry.error_dict())
+            failure = ChildRunError(entry.child_run_id or "?", "failed", entry.error_dict(), seq)
             if entry.status is EntryStatus.FAILED and policy.should_retry(failure, attempt):
                 # The child failed but may try again: a new child run, same position.
+                if self._stop_due():
+                    await self._cancel_at(entry)
                 await self.host.backoff(policy.delay(attempt))
                 entry = await self._start_child(
                     seq, EntryKind.CHILD, wf.name, start(attempt + 1), attempt + 1
@@ -720,7 +788,7 @@ class WorkflowContext:
                 continue
 
             def failed(e: JournalEntry = entry) -> Exception:
-                return ChildRunError(e.child_run_id or "?", "failed", e.error_dict())
+                return ChildRunError(e.child_run_id or "?", "failed", e.error_dict(), seq)
 
             return await self._child_outcome(entry, wf.return_annotation, what, failed)
 

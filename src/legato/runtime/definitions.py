@@ -77,6 +77,11 @@ class Step(Generic[P, R]):
                 f"step {self.name!r}: kill_on_timeout=True needs a sync function and a "
                 "timeout (an async step is cancelled at its timeout already)"
             )
+        if kill_on_timeout and heartbeat_timeout is not None:
+            raise ConfigurationError(
+                f"step {self.name!r}: a step run in its own process (kill_on_timeout=True) "
+                "cannot send heartbeats to the worker; use timeout= alone"
+            )
         self.kill_on_timeout = kill_on_timeout
         self.return_annotation = _return_annotation(fn)
         self.compensation: Step[..., Any] | None = None

@@ -384,9 +384,16 @@ async def _drive(
     """Let the run go until it settles (True) or hits the safety bound (False)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_seconds
+    settled_before = False
     for turn in range(max_turns):
-        if ctx.nondeterminism is not None or _settled(ctx, host):
+        if ctx.nondeterminism is not None:
             return True
+        # Settled on two turns in a row: a task that just ended has callbacks (a gather
+        # awaiting it) that run one turn later, and would move the run again.
+        settled = _settled(ctx, host)
+        if settled and settled_before:
+            return True
+        settled_before = settled
         if loop.time() > deadline:
             return False
         await asyncio.sleep(0 if turn < _FAST_TURNS else _POLL_SECONDS)

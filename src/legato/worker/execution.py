@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PayloadError, StepTimeout
+from ..errors import ChildRunError, PayloadError, StepError, StepTimeout
 from ..payload import dumps
 from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, SignalRecord
 from ..runtime.context import TIMEOUT, WorkflowContext
@@ -63,6 +63,7 @@ class RunExecution:
         )
         self._outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._checking = False
+        self._confirming = False
         self.stopping = False
 
     @property
@@ -126,7 +127,9 @@ class RunExecution:
             coro: Any = step.fn(*args, **kwargs)
             pending = asyncio.Task(coro, context=context)
         elif step.kill_on_timeout:
-            pending = asyncio.ensure_future(run_in_child_process(step.fn, args, kwargs))
+            # A Task of its own (not loop.create_task): it must not count as a workflow task.
+            child = run_in_child_process(step.fn, args, kwargs)
+            pending = asyncio.Task(child, context=context)
         else:
             call = functools.partial(context.run, step.fn, *args, **kwargs)
             pending = asyncio.get_running_loop().run_in_executor(self.worker.pool, call)
@@ -179,10 +182,23 @@ class RunExecution:
             asyncio.get_running_loop().call_soon(self._check_idle)
 
     def _check_idle(self) -> None:
-        """Suspend the run if every task waits durably (one loop turn after a change)."""
+        """Suspend the run if every task waits durably, on two loop turns in a row.
+
+        One turn is not enough: a task that just ended has its done-callbacks (say, the
+        gather awaiting it) scheduled but not run yet, so for one turn the run can look
+        idle while it is about to move.
+        """
+        if self._outcome.done() or not self.ctx.is_idle():
+            self._checking = False
+            self._confirming = False
+            return
+        if not self._confirming:
+            self._confirming = True
+            asyncio.get_running_loop().call_soon(self._check_idle)
+            return
         self._checking = False
-        if not self._outcome.done() and self.ctx.is_idle():
-            self._decide("suspend")
+        self._confirming = False
+        self._decide("suspend")
 
     # -- driving the run -----------------------------------------------------------------
     def _decide(self, outcome: str) -> None:
@@ -264,6 +280,8 @@ class RunExecution:
         """The workflow itself returned or raised (not cut short by eviction)."""
         if not root.done():
             return False
+        if self.ctx.rollback_interrupted:
+            return False  # stopped mid-rollback: the next worker resumes the rollback
         if root.cancelled() or isinstance(root.exception(), asyncio.CancelledError):
             return self.ctx.cancel_delivered
         return True
@@ -303,7 +321,7 @@ class RunExecution:
             await self._end(RunStatus.CANCELLED, error=self._with_compensations(cancelled))
             return
         if exc is not None:
-            error = self._with_compensations(describe_error(exc))
+            error = self._with_compensations(_with_origin(describe_error(exc), exc))
             await self._end(RunStatus.FAILED, error=error)
             return
         leftover = self.ctx.unvisited()
@@ -330,16 +348,15 @@ class RunExecution:
         if handler is None:
             return
         described = json.loads(error) if error else {}
-        failed = self.ctx.last_failure
         failure = RunFailure(
             run_id=self.run_id,
             workflow=self.run.workflow,
             error_type=described.get("type", "Error"),
             message=described.get("message", ""),
             traceback=described.get("traceback"),
-            step=failed.name if failed is not None else None,
-            seq=failed.seq if failed is not None else None,
-            step_error=failed.error_dict() if failed is not None else None,
+            step=described.get("failed_step"),
+            seq=described.get("failed_seq"),
+            step_error=described.get("step_error"),
             input=json.loads(self.run.input) if self.run.input else None,
             redrives=self.run.redrives,
         )
@@ -380,6 +397,35 @@ class RunExecution:
         held = await store.finish_run(self.lease, status, output, error, self.now())
         if not held:
             log.warning("run %s: lease lost before it could be marked %s", self.run_id, status)
+
+
+def _with_origin(error: str, exc: BaseException) -> str:
+    """Add which step (or child) raised the error that ended the run, if one did.
+
+    ``legato runs retry`` re-runs exactly that position; the on_failure handler names it.
+    The error is followed through ``raise ... from`` and implicit chaining, so a workflow
+    that wraps a step's failure in its own exception still points at the step.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, StepError | ChildRunError) and cause.seq:
+            described = json.loads(error)
+            described["failed_seq"] = cause.seq
+            if isinstance(cause, StepError):
+                described["failed_step"] = cause.step
+                described["step_error"] = {
+                    "type": cause.error_type,
+                    "message": cause.error_message,
+                    "attempts": cause.attempts,
+                }
+            else:
+                described["failed_step"] = f"child {cause.run_id}"
+                described["step_error"] = cause.error
+            return json.dumps(described)
+        cause = cause.__cause__ or cause.__context__
+    return error
 
 
 def _error(kind: str, message: str) -> str:

@@ -257,5 +257,6 @@ WHERE run_id = %(run_id)s AND consumed_seq = %(seq)s;
 -- name: redrive_run
 UPDATE runs SET status = 'pending', output = NULL, error = NULL, ended_at = NULL,
        cancel_requested = false, wake_at = NULL, wait_signals = NULL, owner = NULL,
-       lease_expires_at = NULL, redrives = redrives + 1, updated_at = %(now)s
+       lease_expires_at = NULL, redrives = redrives + 1, updated_at = %(now)s,
+       deadline_at = CASE WHEN deadline_at <= %(now)s THEN NULL ELSE deadline_at END
 WHERE run_id = %(run_id)s AND status = %(status)s;

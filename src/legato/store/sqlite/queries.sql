@@ -242,5 +242,6 @@ UPDATE signals SET consumed_seq = NULL WHERE run_id = :run_id AND consumed_seq =
 -- name: redrive_run
 UPDATE runs SET status = 'pending', output = NULL, error = NULL, ended_at = NULL,
        cancel_requested = 0, wake_at = NULL, wait_signals = NULL, owner = NULL,
-       lease_expires_at = NULL, redrives = redrives + 1, updated_at = :now
+       lease_expires_at = NULL, redrives = redrives + 1, updated_at = :now,
+       deadline_at = CASE WHEN deadline_at <= :now THEN NULL ELSE deadline_at END
 WHERE run_id = :run_id AND status = :status;
