@@ -154,3 +154,37 @@ def test_a_store_failure_releases_the_run_instead_of_failing_it(tmp_path: Path) 
             await store.close()
 
     run(body)
+
+
+@legato.workflow
+async def waits_for_go() -> str:
+    await legato.wait_for_signal("go")
+    return "went"
+
+
+def test_runs_that_left_memory_leave_nothing_behind(db_url: str) -> None:
+    """A worker serves for months: a run that left memory must not keep its objects alive."""
+    import gc
+
+    from legato.runtime.context import WorkflowContext
+
+    def contexts() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, WorkflowContext))
+
+    async def body() -> None:
+        async with running_worker(db_url) as (worker, client):
+            before = contexts()
+            handles = [await client.start(waits_for_go) for _ in range(20)]
+            for h in handles:
+                await wait_until(status_is(client, h.run_id, RunStatus.WAITING))
+            await wait_until(lambda: not worker.executions)
+            assert contexts() == before  # suspended: nothing of them is held
+            for h in handles:
+                await client.signal(h.run_id, "go")
+            for h in handles:
+                assert await client.result(h.run_id, timeout=20) == "went"
+            await wait_until(lambda: not worker.executions)
+            assert contexts() == before  # finished: nothing of them is held
+
+    run(body)

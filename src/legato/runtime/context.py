@@ -123,14 +123,16 @@ class WorkflowContext:
     compensations: list[dict[str, Any]] = field(default_factory=list)
     compensating: bool = False  # a rollback is under way: no cancel or timeout stops it
     rollback_interrupted: bool = False  # the worker stopped mid-rollback: not an ending
-    root: asyncio.Task[Any] | None = None
+    # Weak: the task's TaskState (held by a WeakKeyDictionary keyed by the task) refers to
+    # this context, so a strong reference back would keep every finished run alive.
+    root_ref: weakref.ref[asyncio.Task[Any]] | None = None
 
     # -- positions and replay ------------------------------------------------------------
     def bind_root(self, task: asyncio.Task[Any]) -> None:
         """Make ``task`` the run's main task (prefix ``""``)."""
         task_states[task] = TaskState(self, "")
         self.tasks.add(task)
-        self.root = task
+        self.root_ref = weakref.ref(task)
 
     def task_done(self, task: asyncio.Task[Any]) -> None:
         """A task of the run ended: the rest of the run may now be idle."""
@@ -146,7 +148,8 @@ class WorkflowContext:
         """
         if self.inflight or not self.waits:
             return False
-        if self.root is not None and self.root.done():
+        root = self.root_ref() if self.root_ref is not None else None
+        if root is not None and root.done():
             return False  # the workflow has ended; the run finishes, it does not wait
         return self.tasks_parked()
 
