@@ -121,6 +121,7 @@ class WorkflowContext:
     redrives: int = 0  # new children of a redriven run get fresh ids
     compensable: list[_Compensable] = field(default_factory=list)
     compensations: list[dict[str, Any]] = field(default_factory=list)
+    started_children: bool = False
     compensating: bool = False  # a rollback is under way: no cancel or timeout stops it
     rollback_interrupted: bool = False  # the worker stopped mid-rollback: not an ending
     # Weak: the task's TaskState (held by a WeakKeyDictionary keyed by the task) refers to
@@ -249,6 +250,10 @@ class WorkflowContext:
                 ]
             )
             raise asyncio.CancelledError(f"run {self.run_id} was {self._stopped_how()}")
+
+    def has_children(self) -> bool:
+        """Did this run start child runs (or routed steps)? Only then is there any to cancel."""
+        return self.started_children or any(e.child_run_id for e in self.journal.values())
 
     def unvisited(self) -> list[JournalEntry]:
         """Journal entries the code never reached (after a successful end: non-determinism)."""
@@ -563,6 +568,7 @@ class WorkflowContext:
             started_at=self.host.now(),
             child_run_id=child.run_id,
         )
+        self.started_children = True
         return await self.host.start_child(waiting, child)
 
     async def _child_outcome(

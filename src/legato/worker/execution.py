@@ -392,7 +392,7 @@ class RunExecution:
         store = self.worker.store
         if status is RunStatus.FAILED:
             await self._start_failure_handler(error)
-        if status.is_terminal:
+        if status.is_terminal and self.ctx.has_children():
             await store.cancel_children(self.run_id, self.now())
         held = await store.finish_run(self.lease, status, output, error, self.now())
         if not held:

@@ -47,9 +47,9 @@ WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'running' AND lease_expires_at < %(lease_now)s
   AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
-  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-      (p.scope = 'queue' AND p.name = runs.queue)
-      OR (p.scope = 'workflow' AND p.name = runs.workflow))
+  AND NOT paused
+  AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
+  AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
 LIMIT %(scan)s
 FOR UPDATE SKIP LOCKED;
 
@@ -57,18 +57,18 @@ FOR UPDATE SKIP LOCKED;
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'waiting' AND wake_at <= %(now)s
   AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
-  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-      (p.scope = 'queue' AND p.name = runs.queue)
-      OR (p.scope = 'workflow' AND p.name = runs.workflow))
+  AND NOT paused
+  AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
+  AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
 LIMIT %(scan)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: candidates_pending
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'pending' AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
-  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-      (p.scope = 'queue' AND p.name = runs.queue)
-      OR (p.scope = 'workflow' AND p.name = runs.workflow))
+  AND NOT paused
+  AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
+  AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
 ORDER BY priority DESC, created_at
 LIMIT %(scan)s
 FOR UPDATE SKIP LOCKED;
@@ -226,13 +226,13 @@ UPDATE runs SET lease_expires_at = 0 WHERE owner = %(owner)s AND status = 'runni
 
 -- name: next_wake
 SELECT (SELECT MIN(wake_at) FROM runs WHERE status = 'waiting'
-  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-      (p.scope = 'queue' AND p.name = runs.queue)
-      OR (p.scope = 'workflow' AND p.name = runs.workflow))) AS timer,
+  AND NOT paused
+  AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
+  AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))) AS timer,
        (SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running'
-  AND NOT paused AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-      (p.scope = 'queue' AND p.name = runs.queue)
-      OR (p.scope = 'workflow' AND p.name = runs.workflow))) AS lease;
+  AND NOT paused
+  AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
+  AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))) AS lease;
 
 -- name: insert_pause
 INSERT INTO pauses (scope, name, created_at) VALUES (%(scope)s, %(name)s, %(now)s)

@@ -44,9 +44,9 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
         WHERE status = 'running' AND lease_expires_at < :lease_now
           AND workflow IN (SELECT value FROM json_each(:workflows))
           AND queue IN (SELECT value FROM json_each(:queues))
-          AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-              (p.scope = 'queue' AND p.name = runs.queue)
-              OR (p.scope = 'workflow' AND p.name = runs.workflow))
+          AND paused = 0
+          AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+          AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
         LIMIT :scan)
     UNION ALL
     SELECT * FROM (
@@ -54,9 +54,9 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
         WHERE status = 'waiting' AND wake_at <= :now
           AND workflow IN (SELECT value FROM json_each(:workflows))
           AND queue IN (SELECT value FROM json_each(:queues))
-          AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-              (p.scope = 'queue' AND p.name = runs.queue)
-              OR (p.scope = 'workflow' AND p.name = runs.workflow))
+          AND paused = 0
+          AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+          AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
         LIMIT :scan)
     UNION ALL
     SELECT * FROM (
@@ -64,9 +64,9 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
         WHERE status = 'pending'
           AND workflow IN (SELECT value FROM json_each(:workflows))
           AND queue IN (SELECT value FROM json_each(:queues))
-          AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-              (p.scope = 'queue' AND p.name = runs.queue)
-              OR (p.scope = 'workflow' AND p.name = runs.workflow))
+          AND paused = 0
+          AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+          AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
         ORDER BY priority DESC, created_at
         LIMIT :scan)
 );
@@ -210,15 +210,15 @@ UPDATE runs SET lease_expires_at = 0 WHERE owner = :owner AND status = 'running'
 
 -- name: next_timer
 SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL
-  AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-      (p.scope = 'queue' AND p.name = runs.queue)
-      OR (p.scope = 'workflow' AND p.name = runs.workflow));
+  AND paused = 0
+  AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow');
 
 -- name: next_lease_expiry
 SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running'
-  AND paused = 0 AND NOT EXISTS (SELECT 1 FROM pauses p WHERE
-      (p.scope = 'queue' AND p.name = runs.queue)
-      OR (p.scope = 'workflow' AND p.name = runs.workflow));
+  AND paused = 0
+  AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow');
 
 -- name: insert_pause
 INSERT INTO pauses (scope, name, created_at) VALUES (:scope, :name, :now)
