@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -65,3 +67,15 @@ def status_is(client: legato.AsyncClient, run_id: str, status: legato.RunStatus)
         return (await client.get(run_id)).status is status
 
     return check
+
+
+def legato_cli(db: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m legato ARGS`` on ``db`` in a subprocess; capture its output."""
+    env = {**os.environ, "LEGATO_DB": db, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "legato", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )

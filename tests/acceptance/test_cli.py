@@ -10,23 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import legato_cli as legato
+
 APP = str(Path(__file__).parents[1] / "apps" / "crashy.py")
-
-
-def legato(db: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LEGATO_DB": db, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "legato", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
 def test_run_prints_progress_and_the_result(db: str, tmp_path: Path) -> None:

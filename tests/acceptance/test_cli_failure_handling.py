@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
+from tests.helpers import legato_cli as legato
 
 EIGHT_STEPS = """
 import legato
@@ -32,22 +32,6 @@ async def eight(path: str) -> int:
 """
 BUG = 'if i == 5: raise ValueError("off by one in step 5")'
 FIXED = "pass"
-
-
-def legato(db: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LEGATO_DB": db, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "legato", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
 def executions(path: Path) -> Counter[int]:
