@@ -157,7 +157,7 @@ def test_a_store_failure_releases_the_run_instead_of_failing_it(tmp_path: Path) 
 
 
 @legato.workflow
-async def waits_for_go() -> str:
+async def idles_until_go() -> str:
     await legato.wait_for_signal("go")
     return "went"
 
@@ -175,7 +175,7 @@ def test_runs_that_left_memory_leave_nothing_behind(db_url: str) -> None:
     async def body() -> None:
         async with running_worker(db_url) as (worker, client):
             before = contexts()
-            handles = [await client.start(waits_for_go) for _ in range(20)]
+            handles = [await client.start(idles_until_go) for _ in range(20)]
             for h in handles:
                 await wait_until(status_is(client, h.run_id, RunStatus.WAITING))
             await wait_until(lambda: not worker.executions)
