@@ -154,6 +154,30 @@ class WorkflowContext:
             return False  # the workflow has ended; the run finishes, it does not wait
         return self.tasks_parked()
 
+    async def run_workflow(
+        self, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """The run's main coroutine: the workflow, then its rollback if it failed or was
+        cancelled (journalled, so a crash or a replay resumes it rather than repeating it)."""
+        try:
+            return await fn(*args, **kwargs)
+        except BaseException as exc:
+            if self.should_compensate(exc):
+                await self.compensate()
+            raise
+
+    async def teardown(self) -> None:
+        """Cancel every task of the run still alive; no command may run any more."""
+        self.evicting = True
+        alive = [t for t in list(self.tasks) if not t.done()]
+        for task in alive:
+            task.cancel()
+        if alive:
+            await asyncio.gather(*alive, return_exceptions=True)
+        root = self.root_ref() if self.root_ref is not None else None
+        if root is not None and root.done() and not root.cancelled():
+            root.exception()  # mark retrieved
+
     def tasks_parked(self, also: Collection[asyncio.Future[Any]] = ()) -> bool:
         """Every live task waits in ``_block``, on a future in ``also``, or on run tasks."""
         for task in list(self.tasks):

@@ -361,21 +361,16 @@ async def _replay(
     except PayloadError as exc:
         return report("failed", _raises_problem(run, wf, exc))
 
-    async def main() -> Any:
-        try:
-            return await wf.fn(*args, **kwargs)
-        except BaseException as exc:
-            if ctx.should_compensate(exc):  # as a worker does: the journal has them
-                await ctx.compensate()
-            raise
-
-    root: asyncio.Task[Any] = asyncio.Task(main())
+    # As a worker runs it, rollback included: the journal has the compensations too.
+    root: asyncio.Task[Any] = asyncio.Task(ctx.run_workflow(wf.fn, args, kwargs))
     ctx.bind_root(root)
     try:
         settled = await _drive(ctx, host, max_turns, max_seconds)
         return _judge(history, wf, ctx, root, settled, report, max_turns, max_seconds)
     finally:
-        await _teardown(ctx, host, root)
+        await ctx.teardown()
+        for future in list(host.frontier):
+            future.cancel()
 
 
 async def _drive(
@@ -390,20 +385,14 @@ async def _drive(
             return True
         # Settled on two turns in a row: a task that just ended has callbacks (a gather
         # awaiting it) that run one turn later, and would move the run again.
-        settled = _settled(ctx, host)
+        settled = ctx.tasks_parked(host.frontier)
         if settled and settled_before:
             return True
         settled_before = settled
         if loop.time() > deadline:
             return False
         await asyncio.sleep(0 if turn < _FAST_TURNS else _POLL_SECONDS)
-    return ctx.nondeterminism is not None or _settled(ctx, host)
-
-
-def _settled(ctx: WorkflowContext, host: ReplayHost) -> bool:
-    """True when every live task of the run waits at the frontier, in a durable wait, or
-    on other tasks of the run: nothing more can happen without the outside world."""
-    return ctx.tasks_parked(host.frontier)
+    return ctx.nondeterminism is not None or ctx.tasks_parked(host.frontier)
 
 
 def _judge(
@@ -463,20 +452,6 @@ def _raises_problem(run: RunRecord, wf: Workflow[Any, Any], exc: BaseException) 
         "Resuming it with this code would fail it: fix the code, or guard the change with "
         "legato.patched(...)."
     )
-
-
-async def _teardown(ctx: WorkflowContext, host: ReplayHost, root: asyncio.Task[Any]) -> None:
-    """Cancel what is left of the run; no command may run any more (as in eviction)."""
-    ctx.evicting = True
-    alive = [t for t in list(ctx.tasks) if not t.done()]
-    for task in alive:
-        task.cancel()
-    if alive:
-        await asyncio.gather(*alive, return_exceptions=True)
-    for future in list(host.frontier):
-        future.cancel()
-    if root.done() and not root.cancelled():
-        root.exception()  # mark retrieved
 
 
 __all__ = [

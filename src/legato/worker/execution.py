@@ -38,10 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class _Lost(Exception):
-    """This execution must stop: lease lost, worker stopping or killed."""
-
-
 class RunExecution:
     """Drives one claimed run; implements :class:`legato.runtime.context.RuntimeHost`."""
 
@@ -246,34 +242,34 @@ class RunExecution:
             await self._end(RunStatus.FAILED, error=describe_error(exc))
             return
 
-        root = asyncio.Task(self._main(wf, args, kwargs))
+        root = asyncio.Task(self.ctx.run_workflow(wf.fn, args, kwargs))
         self.ctx.bind_root(root)
         root.add_done_callback(lambda _: self._decide("finished"))
         outcome = await self._outcome
         if outcome != "lost" and self.stopping and not self._really_ended(root):
-            await self._teardown(root)
+            await self.ctx.teardown()
             if not self.worker.killed:
                 await store.release_run(self.lease, self.now())
             return
         if outcome == "error":
-            await self._teardown(root)
+            await self.ctx.teardown()
             with contextlib.suppress(Exception):
                 await store.release_run(self.lease, self.now())
             return
         if outcome == "lost":
-            await self._teardown(root)
+            await self.ctx.teardown()
             if not self.worker.killed:
                 log.warning("run %s: lease lost; another worker owns it now", self.run_id)
             return
         if outcome == "suspend":
             suspension = self.ctx.suspension()  # before teardown empties the waits
-            await self._teardown(root)
+            await self.ctx.teardown()
             if self.ctx.nondeterminism is not None:
                 await self._park()
                 return
             await store.suspend_run(self.lease, suspension, self.now())
             return
-        await self._teardown(root)  # other tasks of the run, if the workflow left any
+        await self.ctx.teardown()  # other tasks of the run, if the workflow left any
         await self._finish(wf, root)
 
     def _really_ended(self, root: asyncio.Task[Any]) -> bool:
@@ -285,25 +281,6 @@ class RunExecution:
         if root.cancelled() or isinstance(root.exception(), asyncio.CancelledError):
             return self.ctx.cancel_delivered
         return True
-
-    async def _main(self, wf: Workflow[Any, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-        try:
-            return await wf.fn(*args, **kwargs)
-        except BaseException as exc:
-            if self.ctx.should_compensate(exc):
-                await self.ctx.compensate()  # journalled: a crash here resumes, not repeats
-            raise
-
-    async def _teardown(self, root: asyncio.Task[Any]) -> None:
-        """Cancel every task of the run that is still alive (eviction: no more commands)."""
-        self.ctx.evicting = True
-        alive = [t for t in list(self.ctx.tasks) if not t.done()]
-        for task in alive:
-            task.cancel()
-        if alive:
-            await asyncio.gather(*alive, return_exceptions=True)
-        if root.done() and not root.cancelled():
-            root.exception()  # mark retrieved
 
     async def _finish(self, wf: Workflow[Any, Any], root: asyncio.Task[Any]) -> None:
         if self.ctx.nondeterminism is not None:
