@@ -15,6 +15,9 @@ Every error Legato raises on purpose derives from :class:`LegatoError`, so one
     │   ├── WaitTimeout           wait_for_signal / wait_any timed out
     │   ├── StepTimeout           a step attempt overran its timeout or heartbeat timeout
     │   └── NonDeterminismError   the code no longer matches the run's journal
+    │   └── BlueprintFault        a blueprint task raised a DSL error (RFC 7807 problem)
+    ├── BlueprintInvalid          a blueprint document failed validation (all problems)
+    ├── BlueprintNotFound         no published blueprint with that name and version
     ├── RunFailed                 awaiting a run's result and the run failed
     └── LeaseLost                 (internal) this worker no longer owns a run
 
@@ -112,6 +115,75 @@ class NonDeterminismError(WorkflowError):
     failed, not corrupted): deploy code that matches, guard the change with
     ``legato.patched(...)``, or retry the run explicitly.
     """
+
+
+ERROR_TYPES = "https://serverlessworkflow.io/spec/1.0.0/errors/"
+"""Prefix of the DSL's standard error types (``configuration``, ``runtime``, ...)."""
+
+
+class BlueprintFault(WorkflowError):
+    """A DSL error raised in a blueprint run: an RFC 7807 problem a ``try`` can catch.
+
+    ``problem`` holds ``type``, ``status``, ``title``, ``detail`` and ``instance`` (the JSON
+    pointer of the task that raised it). A run it ends reports it under ``problem``.
+    """
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        title = problem.get("title") or problem.get("type")
+        detail = f": {problem['detail']}" if problem.get("detail") else ""
+        where = f" at {problem['instance']}" if problem.get("instance") else ""
+        super().__init__(f"{title} (status {problem.get('status')}){where}{detail}")
+        self.problem = dict(problem)
+
+    @classmethod
+    def standard(
+        cls, kind: str, status: int, detail: str, title: str | None = None
+    ) -> BlueprintFault:
+        """An error of one of the DSL's standard types (``runtime``, ``timeout``, ...)."""
+        return cls(
+            {
+                "type": ERROR_TYPES + kind,
+                "status": status,
+                "title": title or kind.capitalize() + " error",
+                "detail": detail,
+            }
+        )
+
+    @classmethod
+    def expression(cls, detail: str) -> BlueprintFault:
+        """A runtime expression failed while evaluating."""
+        return cls.standard("expression", 400, detail, "Expression error")
+
+
+class ExpressionError(BlueprintFault):
+    """A runtime expression could not be compiled (validation catches these first)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            {
+                "type": ERROR_TYPES + "expression",
+                "status": 400,
+                "title": "Expression error",
+                "detail": detail,
+            }
+        )
+
+
+class BlueprintInvalid(LegatoError):
+    """A blueprint document failed validation; ``problems`` lists every problem found.
+
+    Each problem reads ``file:line:column path: message``, so an editor can jump to it.
+    """
+
+    def __init__(self, problems: list[Any]) -> None:
+        self.problems = list(problems)
+        listed = "\n".join(f"  {p}" for p in self.problems)
+        count = len(self.problems)
+        super().__init__(f"the blueprint has {count} problem{'s' if count != 1 else ''}:\n{listed}")
+
+
+class BlueprintNotFound(LegatoError):
+    """No published blueprint matches the name (and version) asked for."""
 
 
 class RunFailed(LegatoError):

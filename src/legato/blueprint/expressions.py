@@ -1,0 +1,116 @@
+"""Runtime expressions: jq programs written as ``${ ... }`` (or bare, where a field is one).
+
+Blueprints compute with jq. An expression sees its task's input as ``.`` and the runtime
+arguments (``$context``, ``$input``, ``$output``, ``$secrets``, ``$task``, ``$workflow``,
+``$runtime``, plus names a ``for``/``catch`` adds) as jq variables.
+
+Compiling a jq program is costly, and variables must be declared when it is compiled,
+so each program is compiled once per set of variable names: the values arrive as one
+array that the program destructures before running the user's expression.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jq
+
+from ..errors import BlueprintFault, ExpressionError
+
+_ENCLOSED = re.compile(r"^\s*\$\{(.*)\}\s*$", re.DOTALL)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def is_expression(value: Any) -> bool:
+    """True for a string written ``${ ... }``."""
+    return isinstance(value, str) and _ENCLOSED.match(value) is not None
+
+
+def strip(value: str) -> str:
+    """The jq text of ``value``: inside ``${ }`` if enclosed, else the whole string."""
+    match = _ENCLOSED.match(value)
+    return (match.group(1) if match else value).strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _program(text: str, names: tuple[str, ...]) -> Any:
+    bind = "".join(f"$__args[{i}] as ${name} | " for i, name in enumerate(names))
+    return jq.compile(f". as [$__in, $__args] | {bind}$__in | ({text})")
+
+
+def check(value: str, names: tuple[str, ...] = ()) -> str | None:
+    """Compile ``value`` (enclosed or bare); return jq's complaint, or None if it compiles.
+
+    Used by validation, where the values of variables are not known yet: every name a
+    blueprint may bind (``$err``, a ``for`` item) is declared as null so jq accepts it.
+    """
+    text = strip(value)
+    if not text:
+        return "the expression is empty"
+    try:
+        _program(text, _all_names(names))
+    except ValueError as exc:
+        return _first_line(str(exc))
+    return None
+
+
+STANDARD_NAMES = ("context", "input", "output", "secrets", "task", "workflow", "runtime")
+
+
+def _all_names(extra: tuple[str, ...]) -> tuple[str, ...]:
+    seen = dict.fromkeys(STANDARD_NAMES)
+    for name in extra:
+        if _NAME.match(name):
+            seen.setdefault(name)
+    return tuple(seen)
+
+
+def _first_line(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = lines[0] if lines else message
+    return text.removeprefix("jq: error: ").removeprefix("jq: ")
+
+
+def evaluate(text: str, data: Any, variables: Mapping[str, Any]) -> Any:
+    """Run jq ``text`` on ``data``: its first result (None if it yields nothing).
+
+    Raises :class:`BlueprintFault` with the DSL's ``expression`` error type when the
+    program fails at run time (``.a.b`` of a string, say), so a ``try`` can catch it.
+    """
+    names = _all_names(tuple(variables))
+    values = [variables.get(name) for name in names]
+    try:
+        program = _program(text, names)
+    except ValueError as exc:
+        raise ExpressionError(f"cannot compile {text!r}: {_first_line(str(exc))}") from exc
+    try:
+        results = program.input_value([data, values]).all()
+    except ValueError as exc:
+        raise BlueprintFault.expression(f"{text!r}: {_first_line(str(exc))}") from exc
+    return results[0] if results else None
+
+
+def evaluate_value(value: Any, data: Any, variables: Mapping[str, Any]) -> Any:
+    """The value of a field that is an expression (``${ }`` optional): a ``when``, ``as``."""
+    if isinstance(value, str):
+        return evaluate(strip(value), data, variables)
+    return interpolate(value, data, variables)
+
+
+def interpolate(value: Any, data: Any, variables: Mapping[str, Any]) -> Any:
+    """``value`` with every ``${ }`` string inside it (at any depth) replaced by its result."""
+    if isinstance(value, str):
+        return evaluate(strip(value), data, variables) if is_expression(value) else value
+    if isinstance(value, Mapping):
+        return {k: interpolate(v, data, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, data, variables) for v in value]
+    return value
+
+
+def truthy(value: Any) -> bool:
+    """jq's truth: everything but ``false`` and ``null``."""
+    return value is not None and value is not False
