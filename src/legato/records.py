@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,3 +239,59 @@ class RunFailure:
     step_error: dict[str, Any] | None = None
     input: Any = None  # the run's input as stored: [args, kwargs]
     redrives: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BlueprintRecord:
+    """A published blueprint: one immutable version of a workflow document.
+
+    ``digest`` identifies the content, so publishing the same text again is a no-op and
+    publishing changed text under a version already taken is refused.
+    """
+
+    namespace: str
+    name: str
+    version: str
+    digest: str
+    source: str  # the document text exactly as published (YAML or JSON)
+    published_at: float
+
+    @property
+    def ref(self) -> str:
+        """``namespace/name:version``, the form every command accepts."""
+        return f"{self.namespace}/{self.name}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event on the bus: its position (``id``, increasing), when and the envelope."""
+
+    id: int
+    published_at: float
+    envelope: dict[str, Any]  # the CloudEvents envelope: specversion, id, type, source, ...
+
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$"
+)
+
+
+def semver_key(version: str) -> tuple[Any, ...]:
+    """A sort key ordering versions by semantic-version precedence.
+
+    ``MAJOR.MINOR.PATCH`` numerically; a prerelease (``1.0.0-rc.1``) sorts before its
+    release, its dot-separated parts numerically when numeric, numbers before words;
+    build metadata (``+abc``) is ignored. Text that is not a semantic version sorts below
+    every semantic version (alphabetically among itself), so "latest" stays well defined.
+    """
+    match = _SEMVER.match(version)
+    if match is None:
+        return (0, version)
+    major, minor, patch, pre = match.groups()
+    if pre is None:
+        release: tuple[Any, ...] = (1,)
+    else:
+        parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+        release = (0, parts)
+    return (1, int(major), int(minor), int(patch), release)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..records import (
+    BlueprintRecord,
     ClaimedRun,
+    EventRecord,
     JournalEntry,
     NewRun,
     Pause,
@@ -41,7 +43,7 @@ class Lease:
 
 
 class Store(Protocol):
-    """Persistence for runs, journals, signals and workers."""
+    """Persistence for runs, journals, signals, workers, blueprints and events."""
 
     url: str
 
@@ -222,3 +224,44 @@ class Store(Protocol):
 
     async def data_changed(self) -> bool:
         """True if another process committed since the last call (cheap; for idle workers)."""
+
+    # -- blueprints ----------------------------------------------------------------------
+    async def publish_blueprint(
+        self, namespace: str, name: str, version: str, digest: str, source: str, now: float
+    ) -> BlueprintRecord:
+        """Publish one version of a blueprint; versions are immutable once published.
+
+        Publishing the same content again (same ``digest``) returns the stored record, so
+        a deploy script can publish on every run. Other content under a version already
+        taken raises ConfigurationError: runs pinned to that version must keep meaning
+        what they meant.
+        """
+
+    async def get_blueprint(
+        self, namespace: str, name: str, version: str | None
+    ) -> BlueprintRecord | None:
+        """That version, or the highest by semantic version when ``version`` is None."""
+
+    async def list_blueprints(self, namespace: str | None = None) -> list[BlueprintRecord]:
+        """Every published version, by namespace, name and semantic version."""
+
+    # -- events --------------------------------------------------------------------------
+    async def append_event(self, envelope: str, type: str, source: str, now: float) -> int:
+        """Store an event (``envelope`` is its JSON) and return its id.
+
+        Ids increase in commit order, so a reader that remembers the last id it handled
+        misses nothing by asking for the events after it.
+        """
+
+    async def read_events(self, after_id: int, since: float, limit: int = 100) -> list[EventRecord]:
+        """Events with id above ``after_id`` published at or after ``since``, by id."""
+
+    async def set_listening(self, run_id: str, listening: bool, now: float) -> None:
+        """Mark a run as waiting for events (from ``now``), or no longer waiting.
+
+        Marking a run that already listens keeps its first time, so no event published in
+        between is lost.
+        """
+
+    async def listening_runs(self) -> list[str]:
+        """Ids of the runs that wait for events, longest waiting first."""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..errors import ConfigurationError
 from ..records import (
+    BlueprintRecord,
     EntryKind,
     EntryStatus,
+    EventRecord,
     JournalEntry,
     NewRun,
     Pause,
@@ -20,6 +23,7 @@ from ..records import (
     RunStatus,
     SignalRecord,
     WorkerRecord,
+    semver_key,
 )
 from .base import Lease
 
@@ -191,3 +195,55 @@ def report_write_failure(
             on_failure(exc)
 
     return done
+
+
+def blueprint_from_row(row: Row) -> BlueprintRecord:
+    return BlueprintRecord(
+        namespace=row["namespace"],
+        name=row["name"],
+        version=row["version"],
+        digest=row["digest"],
+        source=row["source"],
+        published_at=row["published_at"],
+    )
+
+
+def latest_blueprint(rows: Sequence[Row]) -> BlueprintRecord | None:
+    """The highest version by semantic-version precedence (text order cannot: 1.10 > 1.9)."""
+    records = [blueprint_from_row(r) for r in rows]
+    return max(records, key=lambda r: semver_key(r.version), default=None)
+
+
+def sorted_blueprints(rows: Sequence[Row]) -> list[BlueprintRecord]:
+    """By namespace, name, then version in semantic-version order (oldest first)."""
+    records = [blueprint_from_row(r) for r in rows]
+    return sorted(records, key=lambda r: (r.namespace, r.name, semver_key(r.version)))
+
+
+def published_unchanged(existing: BlueprintRecord, digest: str) -> BlueprintRecord:
+    """``existing`` if it has ``digest``; otherwise refuse: a published version is immutable."""
+    if existing.digest == digest:
+        return existing
+    raise ConfigurationError(
+        f"blueprint {existing.namespace}/{existing.name} version {existing.version} is "
+        f"already published with different content (digest {existing.digest[:12]}… vs "
+        f"{digest[:12]}…): published versions are immutable; change document.version and "
+        f"publish it as a new version (e.g. {next_patch(existing.version)})"
+    )
+
+
+def next_patch(version: str) -> str:
+    """A version after ``version``, for the refusal's hint: 1.0.0 -> 1.0.1, -rc.1 -> -rc.2."""
+    core = version.split("+", 1)[0]
+    head, dash, pre = core.partition("-")
+    parts = (pre if dash else head).split(".")
+    if parts[-1].isdigit() and (dash or len(parts) == 3):
+        parts[-1] = str(int(parts[-1]) + 1)
+        return f"{head}-{'.'.join(parts)}" if dash else ".".join(parts)
+    return f"{core}.1"
+
+
+def event_from_row(row: Row) -> EventRecord:
+    return EventRecord(
+        id=row["id"], published_at=row["published_at"], envelope=json.loads(row["envelope"])
+    )

@@ -46,7 +46,8 @@ WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
 -- name: candidates_expired
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'running' AND lease_expires_at < %(lease_now)s
-  AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+  AND (workflow = ANY(%(workflows)s)
+       OR (workflow LIKE 'blueprint:%%' AND 'blueprint:*' = ANY(%(workflows)s))) AND queue = ANY(%(queues)s)
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -56,7 +57,8 @@ FOR UPDATE SKIP LOCKED;
 -- name: candidates_due
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'waiting' AND wake_at <= %(now)s
-  AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+  AND (workflow = ANY(%(workflows)s)
+       OR (workflow LIKE 'blueprint:%%' AND 'blueprint:*' = ANY(%(workflows)s))) AND queue = ANY(%(queues)s)
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -65,7 +67,8 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: candidates_pending
 SELECT run_id, queue, concurrency_key, started_at FROM runs
-WHERE status = 'pending' AND workflow = ANY(%(workflows)s) AND queue = ANY(%(queues)s)
+WHERE status = 'pending' AND (workflow = ANY(%(workflows)s)
+       OR (workflow LIKE 'blueprint:%%' AND 'blueprint:*' = ANY(%(workflows)s))) AND queue = ANY(%(queues)s)
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -260,3 +263,48 @@ UPDATE runs SET status = 'pending', output = NULL, error = NULL, ended_at = NULL
        lease_expires_at = NULL, redrives = redrives + 1, updated_at = %(now)s,
        deadline_at = CASE WHEN deadline_at <= %(now)s THEN NULL ELSE deadline_at END
 WHERE run_id = %(run_id)s AND status = %(status)s;
+
+-- name: insert_blueprint
+-- Published versions are immutable: an existing row is kept (the store compares digests).
+INSERT INTO blueprints (namespace, name, version, digest, source, published_at)
+VALUES (%(namespace)s, %(name)s, %(version)s, %(digest)s, %(source)s, %(now)s)
+ON CONFLICT (namespace, name, version) DO NOTHING;
+
+-- name: get_blueprint
+SELECT * FROM blueprints
+WHERE namespace = %(namespace)s AND name = %(name)s AND version = %(version)s;
+
+-- name: blueprint_versions
+-- Every version of one blueprint; the store picks the latest by semantic version.
+SELECT * FROM blueprints WHERE namespace = %(namespace)s AND name = %(name)s;
+
+-- name: list_blueprints
+SELECT * FROM blueprints WHERE (%(namespace)s::text IS NULL OR namespace = %(namespace)s)
+ORDER BY namespace, name;
+
+-- name: lock_events
+-- Appends take turns until they commit, so event ids become visible in increasing order
+-- and a reader that resumes "after id N" never skips an event committed late.
+SELECT pg_advisory_xact_lock(hashtext('legato-events/' || current_schema()));
+
+-- name: insert_event
+INSERT INTO events (type, source, published_at, envelope)
+VALUES (%(type)s, %(source)s, %(now)s, %(envelope)s)
+RETURNING id;
+
+-- name: read_events
+SELECT id, published_at, envelope FROM events
+WHERE id > %(after_id)s AND published_at >= %(since)s
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: insert_listener
+-- A run that listens again keeps its first "since": no event in between is missed.
+INSERT INTO event_listeners (run_id, since) VALUES (%(run_id)s, %(now)s)
+ON CONFLICT (run_id) DO NOTHING;
+
+-- name: delete_listener
+DELETE FROM event_listeners WHERE run_id = %(run_id)s;
+
+-- name: listening_runs
+SELECT run_id FROM event_listeners ORDER BY since, run_id;

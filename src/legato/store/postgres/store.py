@@ -31,7 +31,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from ...errors import RunNotFound, StoreError
 from ...records import (
+    BlueprintRecord,
     ClaimedRun,
+    EventRecord,
     JournalEntry,
     NewRun,
     Pause,
@@ -54,16 +56,21 @@ from ..claiming import (
     scan_size,
 )
 from ..rows import (
+    blueprint_from_row,
     child_entry_status,
     child_id_taken,
     entry_from_row,
+    event_from_row,
+    latest_blueprint,
     new_run_params,
     pause_from_row,
+    published_unchanged,
     queue_from_row,
     queue_params,
     report_write_failure,
     run_from_row,
     signal_from_row,
+    sorted_blueprints,
     worker_from_row,
 )
 from .schema import migrate
@@ -703,3 +710,59 @@ class PostgresStore:
         changed = self._changed or not self._listening
         self._changed = False
         return changed
+
+    # -- blueprints ----------------------------------------------------------------------
+    async def publish_blueprint(
+        self, namespace: str, name: str, version: str, digest: str, source: str, now: float
+    ) -> BlueprintRecord:
+        key = {"namespace": namespace, "name": name, "version": version}
+
+        async def op(conn: Conn) -> BlueprintRecord:
+            params = key | {"digest": digest, "source": source, "now": now}
+            await conn.execute(Q["insert_blueprint"], params)
+            stored = blueprint_from_row(await fetch_row(conn, "get_blueprint", key))
+            return published_unchanged(stored, digest)
+
+        return await self._write(op)
+
+    async def get_blueprint(
+        self, namespace: str, name: str, version: str | None
+    ) -> BlueprintRecord | None:
+        key = {"namespace": namespace, "name": name, "version": version}
+        if version is None:
+            return latest_blueprint(await self._read(Q["blueprint_versions"], key))
+        rows = await self._read(Q["get_blueprint"], key)
+        return blueprint_from_row(rows[0]) if rows else None
+
+    async def list_blueprints(self, namespace: str | None = None) -> list[BlueprintRecord]:
+        return sorted_blueprints(await self._read(Q["list_blueprints"], {"namespace": namespace}))
+
+    # -- events --------------------------------------------------------------------------
+    async def append_event(self, envelope: str, type: str, source: str, now: float) -> int:
+        params = {"envelope": envelope, "type": type, "source": source, "now": now}
+
+        async def op(conn: Conn) -> int:
+            await conn.execute(Q["lock_events"])
+            row = await fetch_row(conn, "insert_event", params)
+            await self._notify(conn)  # workers holding listening runs look for it at once
+            return int(row["id"])
+
+        event_id = await self._write(op)
+        self._notify_local()
+        return event_id
+
+    async def read_events(self, after_id: int, since: float, limit: int = 100) -> list[EventRecord]:
+        params = {"after_id": after_id, "since": since, "limit": limit}
+        return [event_from_row(r) for r in await self._read(Q["read_events"], params)]
+
+    async def set_listening(self, run_id: str, listening: bool, now: float) -> None:
+        async def op(conn: Conn) -> None:
+            if listening:
+                await conn.execute(Q["insert_listener"], {"run_id": run_id, "now": now})
+            else:
+                await conn.execute(Q["delete_listener"], {"run_id": run_id})
+
+        await self._write(op)
+
+    async def listening_runs(self) -> list[str]:
+        return [r["run_id"] for r in await self._read(Q["listening_runs"], {})]

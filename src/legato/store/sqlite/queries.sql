@@ -42,7 +42,8 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
     SELECT * FROM (
         SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_leases_by_queue
         WHERE status = 'running' AND lease_expires_at < :lease_now
-          AND workflow IN (SELECT value FROM json_each(:workflows))
+          AND (workflow IN (SELECT value FROM json_each(:workflows))
+               OR (workflow LIKE 'blueprint:%' AND 'blueprint:*' IN (SELECT value FROM json_each(:workflows))))
           AND queue IN (SELECT value FROM json_each(:queues))
           AND paused = 0
           AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
@@ -52,7 +53,8 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
     SELECT * FROM (
         SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_timers_by_queue
         WHERE status = 'waiting' AND wake_at <= :now
-          AND workflow IN (SELECT value FROM json_each(:workflows))
+          AND (workflow IN (SELECT value FROM json_each(:workflows))
+               OR (workflow LIKE 'blueprint:%' AND 'blueprint:*' IN (SELECT value FROM json_each(:workflows))))
           AND queue IN (SELECT value FROM json_each(:queues))
           AND paused = 0
           AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
@@ -62,7 +64,8 @@ SELECT run_id, queue, concurrency_key, started_at FROM (
     SELECT * FROM (
         SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_pending_by_queue
         WHERE status = 'pending'
-          AND workflow IN (SELECT value FROM json_each(:workflows))
+          AND (workflow IN (SELECT value FROM json_each(:workflows))
+               OR (workflow LIKE 'blueprint:%' AND 'blueprint:*' IN (SELECT value FROM json_each(:workflows))))
           AND queue IN (SELECT value FROM json_each(:queues))
           AND paused = 0
           AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
@@ -245,3 +248,42 @@ UPDATE runs SET status = 'pending', output = NULL, error = NULL, ended_at = NULL
        lease_expires_at = NULL, redrives = redrives + 1, updated_at = :now,
        deadline_at = CASE WHEN deadline_at <= :now THEN NULL ELSE deadline_at END
 WHERE run_id = :run_id AND status = :status;
+
+-- name: insert_blueprint
+-- Published versions are immutable: an existing row is kept (the store compares digests).
+INSERT INTO blueprints (namespace, name, version, digest, source, published_at)
+VALUES (:namespace, :name, :version, :digest, :source, :now)
+ON CONFLICT (namespace, name, version) DO NOTHING;
+
+-- name: get_blueprint
+SELECT * FROM blueprints WHERE namespace = :namespace AND name = :name AND version = :version;
+
+-- name: blueprint_versions
+-- Every version of one blueprint; the store picks the latest by semantic version.
+SELECT * FROM blueprints WHERE namespace = :namespace AND name = :name;
+
+-- name: list_blueprints
+SELECT * FROM blueprints WHERE (:namespace IS NULL OR namespace = :namespace)
+ORDER BY namespace, name;
+
+-- name: insert_event
+INSERT INTO events (type, source, published_at, envelope)
+VALUES (:type, :source, :now, :envelope)
+RETURNING id;
+
+-- name: read_events
+SELECT id, published_at, envelope FROM events
+WHERE id > :after_id AND published_at >= :since
+ORDER BY id
+LIMIT :limit;
+
+-- name: insert_listener
+-- A run that listens again keeps its first "since": no event in between is missed.
+INSERT INTO event_listeners (run_id, since) VALUES (:run_id, :now)
+ON CONFLICT (run_id) DO NOTHING;
+
+-- name: delete_listener
+DELETE FROM event_listeners WHERE run_id = :run_id;
+
+-- name: listening_runs
+SELECT run_id FROM event_listeners ORDER BY since, run_id;

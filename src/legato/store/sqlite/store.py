@@ -19,7 +19,9 @@ from urllib.parse import parse_qs, urlparse
 
 from ...errors import RunNotFound, SchemaError, StoreError
 from ...records import (
+    BlueprintRecord,
     ClaimedRun,
+    EventRecord,
     JournalEntry,
     NewRun,
     Pause,
@@ -42,17 +44,22 @@ from ..claiming import (
     scan_size,
 )
 from ..rows import (
+    blueprint_from_row,
     child_entry_status,
     child_id_taken,
     entry_from_row,
     entry_params,
+    event_from_row,
+    latest_blueprint,
     new_run_params,
     pause_from_row,
+    published_unchanged,
     queue_from_row,
     queue_params,
     report_write_failure,
     run_from_row,
     signal_from_row,
+    sorted_blueprints,
     worker_from_row,
 )
 from ..sqlfiles import split_statements
@@ -675,6 +682,74 @@ class SQLiteStore:
         changed = version != self._data_version
         self._data_version = version
         return changed
+
+    # -- blueprints ----------------------------------------------------------------------
+    async def publish_blueprint(
+        self, namespace: str, name: str, version: str, digest: str, source: str, now: float
+    ) -> BlueprintRecord:
+        key = {"namespace": namespace, "name": name, "version": version}
+
+        def op(conn: Conn) -> BlueprintRecord:
+            conn.execute(
+                Q["insert_blueprint"], key | {"digest": digest, "source": source, "now": now}
+            )
+            stored = blueprint_from_row(conn.one(Q["get_blueprint"], key))
+            return published_unchanged(stored, digest)
+
+        return await self._write(op)
+
+    async def get_blueprint(
+        self, namespace: str, name: str, version: str | None
+    ) -> BlueprintRecord | None:
+        key = {"namespace": namespace, "name": name, "version": version}
+
+        def op(conn: Conn) -> BlueprintRecord | None:
+            if version is None:
+                return latest_blueprint(conn.all(Q["blueprint_versions"], key))
+            row = conn.one(Q["get_blueprint"], key)
+            return blueprint_from_row(row) if row else None
+
+        return await self._read(op)
+
+    async def list_blueprints(self, namespace: str | None = None) -> list[BlueprintRecord]:
+        def op(conn: Conn) -> list[BlueprintRecord]:
+            return sorted_blueprints(conn.all(Q["list_blueprints"], {"namespace": namespace}))
+
+        return await self._read(op)
+
+    # -- events --------------------------------------------------------------------------
+    async def append_event(self, envelope: str, type: str, source: str, now: float) -> int:
+        params = {"envelope": envelope, "type": type, "source": source, "now": now}
+
+        def op(conn: Conn) -> int:
+            return int(conn.one(Q["insert_event"], params)["id"])
+
+        event_id = await self._write(op)
+        self._notify()  # workers holding listening runs look for it at once
+        return event_id
+
+    async def read_events(self, after_id: int, since: float, limit: int = 100) -> list[EventRecord]:
+        params = {"after_id": after_id, "since": since, "limit": limit}
+
+        def op(conn: Conn) -> list[EventRecord]:
+            return [event_from_row(r) for r in conn.all(Q["read_events"], params)]
+
+        return await self._read(op)
+
+    async def set_listening(self, run_id: str, listening: bool, now: float) -> None:
+        def op(conn: Conn) -> None:
+            if listening:
+                conn.execute(Q["insert_listener"], {"run_id": run_id, "now": now})
+            else:
+                conn.execute(Q["delete_listener"], {"run_id": run_id})
+
+        await self._write(op)
+
+    async def listening_runs(self) -> list[str]:
+        def op(conn: Conn) -> list[str]:
+            return [r["run_id"] for r in conn.all(Q["listening_runs"])]
+
+        return await self._read(op)
 
 
 def _holds(conn: Conn, lease: Lease) -> bool:
