@@ -4,8 +4,12 @@ Decorate ``async def`` workflows and their steps; run a :class:`Worker` on a dat
 (an embedded SQLite file by default); start and signal runs with a :class:`Client`.
 """
 
+from . import blueprint
 from .client import AsyncClient, Client, RunHandle
 from .errors import (
+    BlueprintFault,
+    BlueprintInvalid,
+    BlueprintNotFound,
     ChildRunError,
     ConfigurationError,
     LegatoError,
@@ -55,6 +59,9 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AsyncClient",
+    "BlueprintFault",
+    "BlueprintInvalid",
+    "BlueprintNotFound",
     "ChildRunError",
     "Client",
     "ConfigurationError",
@@ -85,6 +92,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "__version__",
+    "blueprint",
     "child",
     "heartbeat",
     "idempotency_key",

@@ -51,7 +51,9 @@ def check(value: str, names: tuple[str, ...] = ()) -> str | None:
     if not text:
         return "the expression is empty"
     try:
-        _program(text, _all_names(names))
+        # Compiled alone (variables declared as arguments), so jq's line and column
+        # refer to the author's text, not to the wrapper :func:`evaluate` adds.
+        jq.compile(text, args=dict.fromkeys(_all_names(names)))
     except ValueError as exc:
         return _first_line(str(exc))
     return None
@@ -71,7 +73,7 @@ def _all_names(extra: tuple[str, ...]) -> tuple[str, ...]:
 def _first_line(message: str) -> str:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     text = lines[0] if lines else message
-    return text.removeprefix("jq: error: ").removeprefix("jq: ")
+    return text.removeprefix("jq: error: ").removeprefix("jq: ").replace(" at <top-level>", "")
 
 
 def evaluate(text: str, data: Any, variables: Mapping[str, Any]) -> Any:

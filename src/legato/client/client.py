@@ -17,7 +17,7 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ..errors import ConfigurationError, RunFailed, RunNotFound
 from ..payload import dumps, loads
@@ -25,6 +25,9 @@ from ..records import JournalEntry, NewRun, Pause, PauseScope, QueueLimits, RunR
 from ..runtime.definitions import Workflow
 from ..runtime.retry import seconds
 from ..store import DEFAULT_URL, Store, open_store
+
+if TYPE_CHECKING:
+    from ..blueprint.document import Blueprint
 from .redrive import reset_plan, retry_plan
 
 P = ParamSpec("P")
@@ -115,6 +118,59 @@ class AsyncClient:
         )
         record, created = await self.store.create_run(new, time.time())
         return RunHandle(record.run_id, record.workflow, created)
+
+    async def start_blueprint(
+        self,
+        blueprint: Blueprint | str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        concurrency_key: str | None = None,
+    ) -> RunHandle:
+        """Start a run of a blueprint; idempotent by ``run_id``.
+
+        ``blueprint`` is a published reference (``name``, ``name:1.2.0``,
+        ``namespace/name:1.2.0``; the highest version when none is given) or a
+        :class:`~legato.blueprint.Blueprint` loaded from a file (a draft run, nothing is
+        published). The run keeps the document it started with, whatever is published
+        later.
+        """
+        from ..blueprint.document import Blueprint, parse_trusted
+        from ..blueprint.registry import resolve
+        from ..blueprint.runs import new_blueprint_run
+
+        await self.open()
+        if isinstance(blueprint, str):
+            record = await resolve(self.store, blueprint)
+            blueprint = parse_trusted(record.source, f"{record.name}.yaml")
+        elif not isinstance(blueprint, Blueprint):
+            raise ConfigurationError(
+                "start_blueprint takes a Blueprint (legato.blueprint.load_blueprint) or a "
+                f"published name such as 'orders/invoice:1.0.0', not {type(blueprint).__name__}"
+            )
+        new = new_blueprint_run(blueprint, input, run_id, queue, priority, concurrency_key)
+        record_, created = await self.store.create_run(new, time.time())
+        return RunHandle(record_.run_id, record_.workflow, created)
+
+    async def emit_event(
+        self,
+        type: str,
+        source: str,
+        data: Any = None,
+        **attributes: Any,
+    ) -> dict[str, Any]:
+        """Publish a CloudEvent on Legato's bus; blueprint runs ``listen``-ing for it wake.
+
+        Returns the envelope (with its generated ``id`` and ``time``).
+        """
+        from ..blueprint.events import publish
+
+        await self.open()
+        return await publish(
+            self.store, {"type": type, "source": source, "data": data, **attributes}
+        )
 
     async def set_queue(
         self,
@@ -330,6 +386,38 @@ class Client:
                 **kwargs,
             )
         )
+
+    def start_blueprint(
+        self,
+        blueprint: Blueprint | str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        concurrency_key: str | None = None,
+    ) -> RunHandle:
+        """See :meth:`AsyncClient.start_blueprint`."""
+        return self._call(
+            self._async.start_blueprint(
+                blueprint,
+                input,
+                run_id=run_id,
+                queue=queue,
+                priority=priority,
+                concurrency_key=concurrency_key,
+            )
+        )
+
+    def emit_event(
+        self,
+        type: str,
+        source: str,
+        data: Any = None,
+        **attributes: Any,
+    ) -> dict[str, Any]:
+        """See :meth:`AsyncClient.emit_event`."""
+        return self._call(self._async.emit_event(type, source, data, **attributes))
 
     def set_queue(
         self,

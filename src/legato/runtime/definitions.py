@@ -24,6 +24,7 @@ R = TypeVar("R")
 _workflows: dict[str, Workflow[Any, Any]] = {}
 _routed_steps: dict[str, Step[Any, Any]] = {}
 ROUTED_PREFIX = "step:"
+_families: dict[str, Callable[[str], Workflow[Any, Any] | None]] = {}
 
 
 def _return_annotation(fn: Callable[..., Any]) -> Any:
@@ -239,7 +240,25 @@ def lookup(name: str) -> Workflow[Any, Any] | None:
     if name.startswith(ROUTED_PREFIX):
         step = _routed_steps.get(name.removeprefix(ROUTED_PREFIX))
         return _routed_step_workflow(step) if step is not None else None
+    for prefix, resolve in _families.items():
+        if name.startswith(prefix):
+            return resolve(name)
     return _workflows.get(name)
+
+
+def register_family(prefix: str, resolve: Callable[[str], Workflow[Any, Any] | None]) -> None:
+    """Serve every workflow name starting with ``prefix`` by ``resolve(name)``.
+
+    Blueprints use this: one interpreter runs ``blueprint:<namespace>/<name>`` for any
+    document, so their names cannot be registered one by one. Workers claim runs of a
+    family through the pattern ``<prefix>*`` (see :func:`family_patterns`).
+    """
+    _families[prefix] = resolve
+
+
+def family_patterns() -> list[str]:
+    """``<prefix>*`` for each registered family, as workers pass them to claims."""
+    return [prefix + "*" for prefix in _families]
 
 
 def registered() -> dict[str, Workflow[Any, Any]]:

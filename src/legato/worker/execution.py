@@ -31,6 +31,7 @@ from ..runtime.diagnostics import describe_error
 from ..runtime.host import StepInfo, step_info_var
 from ..store.base import Lease
 from .isolation import run_in_child_process
+from .services import current_store
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -116,6 +117,7 @@ class RunExecution:
             raise asyncio.CancelledError("worker killed")
         context = contextvars.copy_context()
         context.run(step_info_var.set, info)
+        context.run(current_store.set, self.worker.store)
         pending: asyncio.Future[Any]
         if step.is_async:
             # Created directly, not via loop.create_task, so the workflow's task numbering

@@ -26,7 +26,7 @@ from typing import Any
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ..records import WorkerRecord
-from ..runtime.definitions import Workflow, registered
+from ..runtime.definitions import Workflow, family_patterns, registered
 from ..runtime.tasks import task_factory
 from ..store import DEFAULT_URL, Store, open_store
 from .execution import RunExecution
@@ -246,7 +246,7 @@ class Worker:
 
     def known_workflows(self) -> list[str]:
         """Names of the workflows this worker can run: given ones and those registered."""
-        return sorted({*self.workflows, *registered()})
+        return sorted({*self.workflows, *registered(), *family_patterns()})
 
     def forget(self, execution: RunExecution) -> None:
         """An execution ended: free its slot, and look for more work if slots were full.

@@ -1,0 +1,506 @@
+"""The blueprint interpreter: walks a DSL document inside an ordinary durable run.
+
+Everything that touches the outside world, and every leaf task's result, is a journalled
+step named after the task's JSON pointer (``/do/0/getPet``), so a run killed mid-way
+resumes on any worker without calling anything twice, and its history reads as the
+document does. Control flow (``do``, ``for``, ``fork``, ``switch`` decisions, ``try``,
+``then``) and the jq data flow are computed in the run from journalled values, so they
+replay identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ERROR_TYPES, BlueprintFault
+from ..runtime import commands
+from ..runtime.definitions import Step
+from .document import Blueprint
+from .durations import parse_duration
+from .expressions import evaluate_value, interpolate, truthy
+from .schemas import check_schema
+
+
+class EndWorkflow(Exception):
+    """``then: end``: stop the whole run gracefully with ``output``."""
+
+    def __init__(self, output: Any) -> None:
+        super().__init__("then: end")
+        self.output = output
+
+
+@dataclass
+class Scope:
+    """Names bound by enclosing tasks (``$item`` of a ``for``, ``$error`` of a ``catch``)
+    and the deadline (workflow clock seconds) of the tightest enclosing timeout."""
+
+    names: dict[str, Any]
+    deadline: float | None = None
+
+    def bind(self, **names: Any) -> Scope:
+        return Scope({**self.names, **names}, self.deadline)
+
+    def within(self, deadline: float | None) -> Scope:
+        if deadline is None or (self.deadline is not None and self.deadline <= deadline):
+            return self
+        return Scope(self.names, deadline)
+
+
+CONTINUE = "continue"
+EXIT = "exit"
+END = "end"
+
+
+class Interpreter:
+    """One run of one blueprint. Created afresh on every replay; holds no I/O itself."""
+
+    def __init__(self, blueprint: Blueprint, raw_input: Any, run_id: str) -> None:
+        from .leaf_tasks import LeafTasks
+        from .secrets import load_secrets
+
+        self.blueprint = blueprint
+        self.document = blueprint.document
+        self.use: dict[str, Any] = self.document.get("use") or {}
+        self.context: Any = {}
+        self.secrets = load_secrets(self.use.get("secrets") or [])
+        self.workflow_descriptor: dict[str, Any] = {
+            "id": run_id,
+            "definition": self.document,
+            "input": raw_input,
+        }
+        self.runtime_descriptor = {"name": "legato", "version": _version(), "metadata": {}}
+        self.raw_input = raw_input
+        self.leaves = LeafTasks(self)
+
+    # -- variables ------------------------------------------------------------------------
+    def variables(
+        self, scope: Scope, task: Mapping[str, Any] | None, **extra: Any
+    ) -> dict[str, Any]:
+        """The runtime arguments of an expression (see the DSL's argument table)."""
+        values: dict[str, Any] = {
+            "context": self.context,
+            "secrets": self.secrets,
+            "workflow": self.workflow_descriptor,
+            "runtime": self.runtime_descriptor,
+            "task": dict(task) if task is not None else None,
+        }
+        values.update(scope.names)
+        values.update(extra)
+        return values
+
+    # -- the run --------------------------------------------------------------------------
+    async def run(self) -> Any:
+        started = commands.now()
+        self.workflow_descriptor["startedAt"] = _datetime_descriptor(started.timestamp())
+        scope = Scope({})
+        timeout = self.document.get("timeout")
+        if timeout is not None:
+            scope = scope.within(started.timestamp() + self.timeout_seconds(timeout))
+        spec_input = self.document.get("input") or {}
+        check_schema(spec_input.get("schema"), self.raw_input, "workflow input", "/input")
+        data = self.raw_input
+        if spec_input.get("from") is not None:
+            data = self.evaluate(spec_input["from"], data, self.variables(scope, None), "/input")
+        try:
+            output = await self.run_list(self.document["do"], "/do", data, scope)
+        except EndWorkflow as end:
+            output = end.output
+        spec_output = self.document.get("output") or {}
+        if spec_output.get("as") is not None:
+            output = self.evaluate(
+                spec_output["as"], output, self.variables(scope, None), "/output"
+            )
+        check_schema(spec_output.get("schema"), output, "workflow output", "/output")
+        return output
+
+    async def run_list(self, tasks: list[Any], pointer: str, data: Any, scope: Scope) -> Any:
+        """Run a task list in order, following ``then`` directives; return the last output."""
+        names = [next(iter(item)) for item in tasks]
+        index = 0
+        while index < len(tasks):
+            name = names[index]
+            task = tasks[index][name]
+            data, then = await self.run_task(name, task, f"{pointer}/{index}/{name}", data, scope)
+            if then == CONTINUE:
+                index += 1
+            elif then == EXIT:
+                return data
+            elif then == END:
+                raise EndWorkflow(data)
+            else:
+                index = names.index(then)
+        return data
+
+    async def run_task(
+        self, name: str, task: dict[str, Any], pointer: str, raw_input: Any, scope: Scope
+    ) -> tuple[Any, str]:
+        """One task with its data flow: if, input, the task, output, export, then."""
+        descriptor: dict[str, Any] = {
+            "name": name,
+            "reference": pointer,
+            "definition": task,
+            "input": raw_input,
+        }
+        try:
+            base = self.variables(scope, descriptor)
+            if "if" in task and not truthy(self.evaluate(task["if"], raw_input, base, pointer)):
+                return raw_input, CONTINUE
+            spec_input = task.get("input") or {}
+            check_schema(spec_input.get("schema"), raw_input, "task input", pointer)
+            data = raw_input
+            if spec_input.get("from") is not None:
+                data = self.evaluate(spec_input["from"], raw_input, base, pointer)
+            if task.get("timeout") is not None:
+                limit = self.timeout_seconds(task["timeout"])
+                scope = scope.within(commands.now().timestamp() + limit)
+            variables = {**base, "input": data}
+            raw_output, flow = await self.with_extensions(
+                name, task, pointer, data, scope, variables, descriptor
+            )
+            descriptor["output"] = raw_output
+            output = raw_output
+            spec_output = task.get("output") or {}
+            if spec_output.get("as") is not None:
+                output = self.evaluate(spec_output["as"], raw_output, variables, pointer)
+            check_schema(spec_output.get("schema"), output, "task output", pointer)
+            export = task.get("export") or {}
+            if export.get("as") is not None:
+                self.context = self.evaluate(
+                    export["as"], output, {**variables, "output": output}, pointer
+                )
+                check_schema(export.get("schema"), self.context, "exported context", pointer)
+        except BlueprintFault as fault:
+            fault.problem.setdefault("instance", pointer)
+            raise
+        return output, flow or str(task.get("then") or CONTINUE)
+
+    async def with_extensions(
+        self,
+        name: str,
+        task: dict[str, Any],
+        pointer: str,
+        data: Any,
+        scope: Scope,
+        variables: dict[str, Any],
+        descriptor: dict[str, Any],
+    ) -> tuple[Any, str | None]:
+        """Run ``use.extensions`` that apply around the task, then the task itself."""
+        applying = [
+            (index, ext_name, ext)
+            for index, item in enumerate(self.use.get("extensions") or [])
+            for ext_name, ext in item.items()
+            if _extends(ext.get("extend", "all"), task)
+            and (ext.get("when") is None or truthy(self.evaluate(ext["when"], data, variables)))
+        ]
+        for index, ext_name, ext in applying:
+            if ext.get("before"):
+                where = f"/use/extensions/{index}/{ext_name}/before"
+                result, exited = await self.run_extension(ext["before"], where, data, scope)
+                if exited:
+                    return result, None
+        output, flow = await self.execute(name, task, pointer, data, scope, variables)
+        for index, ext_name, ext in applying:
+            if ext.get("after"):
+                where = f"/use/extensions/{index}/{ext_name}/after"
+                output, _exited = await self.run_extension(ext["after"], where, output, scope)
+        return output, flow
+
+    async def run_extension(
+        self, tasks: list[Any], pointer: str, data: Any, scope: Scope
+    ) -> tuple[Any, bool]:
+        """Run an extension's task list; True if a task said ``then: exit`` (skip the task)."""
+        names = [next(iter(item)) for item in tasks]
+        for index, name in enumerate(names):
+            task = tasks[index][name]
+            data, then = await self.run_task(name, task, f"{pointer}/{index}/{name}", data, scope)
+            if then == EXIT:
+                return data, True
+            if then == END:
+                raise EndWorkflow(data)
+        return data, False
+
+    # -- task kinds -----------------------------------------------------------------------
+    async def execute(
+        self,
+        name: str,
+        task: dict[str, Any],
+        pointer: str,
+        data: Any,
+        scope: Scope,
+        variables: dict[str, Any],
+    ) -> tuple[Any, str | None]:
+        """The task's own work; returns its raw output and a flow directive (switch)."""
+        self.check_deadline(scope, pointer)
+        if "do" in task and "for" not in task:
+            return await self.run_list(task["do"], f"{pointer}/do", data, scope), None
+        if "for" in task:
+            return await self.run_for(task, pointer, data, scope, variables), None
+        if "fork" in task:
+            return await self.run_fork(task["fork"], pointer, data, scope), None
+        if "switch" in task:
+            return await self.run_switch(task["switch"], pointer, data, variables)
+        if "try" in task:
+            return await self.run_try(task, pointer, data, scope, variables), None
+        return await self.leaves.execute(name, task, pointer, data, scope, variables), None
+
+    async def run_for(
+        self,
+        task: dict[str, Any],
+        pointer: str,
+        data: Any,
+        scope: Scope,
+        variables: dict[str, Any],
+    ) -> Any:
+        loop = task["for"]
+        item_name = loop.get("each") or "item"
+        index_name = loop.get("at") or "index"
+        items = self.evaluate(loop["in"], data, variables, pointer)
+        if isinstance(items, Mapping):
+            items = list(items.values())
+        if not isinstance(items, list):
+            raise BlueprintFault.standard(
+                "expression", 400, f"for.in must give an array, got {type(items).__name__}"
+            )
+        for index, item in enumerate(items):
+            inner = scope.bind(**{item_name: item, index_name: index})
+            if task.get("while") is not None:
+                keep = self.evaluate(task["while"], data, {**variables, **inner.names}, pointer)
+                if not truthy(keep):
+                    break
+            data = await self.run_list(task["do"], f"{pointer}/do", data, inner)
+        return data
+
+    async def run_fork(self, fork: dict[str, Any], pointer: str, data: Any, scope: Scope) -> Any:
+        branches = fork["branches"]
+        names = [next(iter(item)) for item in branches]
+
+        async def branch(index: int) -> Any:
+            name = names[index]
+            where = f"{pointer}/fork/branches/{index}/{name}"
+            output, _then = await self.run_task(name, branches[index][name], where, data, scope)
+            return output
+
+        tasks = [asyncio.ensure_future(branch(i)) for i in range(len(branches))]
+        if not fork.get("compete"):
+            return list(await asyncio.gather(*tasks))
+        done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        first = next(i for i, t in enumerate(tasks) if t in done)
+        # The winner is journalled, so a replay (where branches finish in another order)
+        # keeps the branch that won the first time.
+        winner = await self.leaves.decide(f"{pointer}/fork", first)
+        result = await tasks[winner]
+        for other in tasks:
+            if other is not tasks[winner] and not other.done():
+                other.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return result
+
+    async def run_switch(
+        self, cases: list[Any], pointer: str, data: Any, variables: dict[str, Any]
+    ) -> tuple[Any, str | None]:
+        chosen: str | None = None
+        then: str | None = None
+        for item in cases:
+            case_name, case = next(iter(item.items()))
+            when = case.get("when")
+            if when is None or truthy(self.evaluate(when, data, variables, pointer)):
+                chosen, then = case_name, str(case.get("then") or CONTINUE)
+                break
+        await self.leaves.decide(pointer, chosen)
+        return data, then
+
+    async def run_try(
+        self,
+        task: dict[str, Any],
+        pointer: str,
+        data: Any,
+        scope: Scope,
+        variables: dict[str, Any],
+    ) -> Any:
+        catch = task.get("catch") or {}
+        error_name = catch.get("as") or "error"
+        policy = self.retry_policy(catch.get("retry"))
+        attempt = 0
+        first_failure: float | None = None
+        while True:
+            try:
+                return await self.run_list(task["try"], f"{pointer}/try", data, scope)
+            except BlueprintFault as fault:
+                error = fault.problem
+                caught = {**variables, error_name: error}
+                if not _error_matches((catch.get("errors") or {}).get("with"), error):
+                    raise
+                if catch.get("when") is not None and not truthy(
+                    self.evaluate(catch["when"], data, caught, pointer)
+                ):
+                    raise
+                if catch.get("exceptWhen") is not None and truthy(
+                    self.evaluate(catch["exceptWhen"], data, caught, pointer)
+                ):
+                    raise
+                if policy is not None:
+                    now = commands.now().timestamp()
+                    first_failure = first_failure if first_failure is not None else now
+                    if self.may_retry(policy, attempt, now - first_failure, data, caught):
+                        attempt += 1
+                        delay = self.retry_delay(policy, attempt)
+                        if delay > 0:
+                            await commands.sleep(delay)
+                        continue
+                if catch.get("do"):
+                    return await self.run_list(
+                        catch["do"], f"{pointer}/catch/do", data, scope.bind(**{error_name: error})
+                    )
+                return data
+
+    # -- retry policies -------------------------------------------------------------------
+    def retry_policy(self, retry: Any) -> dict[str, Any] | None:
+        if retry is None:
+            return None
+        if isinstance(retry, str):
+            policy: dict[str, Any] = (self.use.get("retries") or {})[retry]
+            return policy
+        return dict(retry)
+
+    def may_retry(
+        self,
+        policy: dict[str, Any],
+        attempt: int,
+        elapsed: float,
+        data: Any,
+        variables: dict[str, Any],
+    ) -> bool:
+        limit = policy.get("limit") or {}
+        count = (limit.get("attempt") or {}).get("count")
+        if count is not None and attempt >= int(count):
+            return False
+        if limit.get("duration") is not None and elapsed >= parse_duration(limit["duration"]):
+            return False
+        if policy.get("when") is not None and not truthy(
+            self.evaluate(policy["when"], data, variables)
+        ):
+            return False
+        return not (
+            policy.get("exceptWhen") is not None
+            and truthy(self.evaluate(policy["exceptWhen"], data, variables))
+        )
+
+    def retry_delay(self, policy: dict[str, Any], attempt: int) -> float:
+        delay = parse_duration(policy["delay"]) if policy.get("delay") is not None else 0.0
+        backoff = policy.get("backoff") or {}
+        if "linear" in backoff:
+            delay *= attempt
+        elif "exponential" in backoff:
+            delay *= 2 ** (attempt - 1)
+        jitter = policy.get("jitter")
+        if jitter:
+            low, high = parse_duration(jitter["from"]), parse_duration(jitter["to"])
+            delay += low + (high - low) * commands.random()
+        return delay
+
+    # -- helpers --------------------------------------------------------------------------
+    def evaluate(
+        self, expression: Any, data: Any, variables: Mapping[str, Any], pointer: str = ""
+    ) -> Any:
+        try:
+            return evaluate_value(expression, data, variables)
+        except BlueprintFault as fault:
+            if pointer:
+                fault.problem.setdefault("instance", pointer)
+            raise
+
+    def interpolate(self, value: Any, data: Any, variables: Mapping[str, Any]) -> Any:
+        return interpolate(value, data, variables)
+
+    def evaluate_set(self, value: Any, data: Any, variables: Mapping[str, Any]) -> Any:
+        """A ``set`` task's output: its map with expressions evaluated, or one expression."""
+        if isinstance(value, str):
+            return evaluate_value(value, data, variables)
+        return interpolate(value, data, variables)
+
+    def timeout_seconds(self, timeout: Any) -> float:
+        if isinstance(timeout, str):
+            timeout = (self.use.get("timeouts") or {})[timeout]
+        return parse_duration(timeout["after"])
+
+    def check_deadline(self, scope: Scope, pointer: str) -> None:
+        if scope.deadline is not None and commands.now().timestamp() >= scope.deadline:
+            raise BlueprintFault.standard(
+                "timeout", 408, "the task's (or an enclosing task's) timeout has passed"
+            )
+
+    def remaining(self, scope: Scope) -> float | None:
+        """Seconds left before the tightest enclosing timeout (None: no timeout)."""
+        if scope.deadline is None:
+            return None
+        return max(0.001, scope.deadline - commands.now().timestamp())
+
+    def step(self, pointer: str, fn: Any, timeout: float | None = None) -> Step[Any, Any]:
+        return Step(fn, name=pointer, timeout=timeout)
+
+
+_TASK_KINDS = ("call", "do", "emit", "for", "fork", "listen", "raise", "run", "set")
+_TASK_KINDS_MORE = ("switch", "try", "wait")
+
+
+def _kind_of(task: Mapping[str, Any]) -> str:
+    if "for" in task:
+        return "for"
+    for kind in (*_TASK_KINDS, *_TASK_KINDS_MORE):
+        if kind in task:
+            return "composite" if kind == "do" else kind
+    return "extension"
+
+
+def _extends(extend: str, task: Mapping[str, Any]) -> bool:
+    return extend == "all" or extend == _kind_of(task)
+
+
+_STANDARD = re.compile(r"/(?:spec/[^/]+/errors|dsl/errors/types)/([a-z]+)$")
+
+
+def _error_type_matches(wanted: str, actual: str) -> bool:
+    """Equal types match; so do two spellings of the same standard type.
+
+    The DSL's standard types are ``.../spec/<version>/errors/<kind>``; the conformance
+    kit also writes ``.../dsl/errors/types/<kind>``. Both name one kind of error.
+    """
+    if wanted == actual:
+        return True
+    a, b = _STANDARD.search(wanted), _STANDARD.search(actual)
+    return a is not None and b is not None and a.group(1) == b.group(1)
+
+
+def _error_matches(filter_: Mapping[str, Any] | None, error: Mapping[str, Any]) -> bool:
+    if not filter_:
+        return True
+    for key, wanted in filter_.items():
+        actual = error.get(key)
+        if key == "type" and isinstance(wanted, str) and isinstance(actual, str):
+            if not _error_type_matches(wanted, actual):
+                return False
+        elif actual != wanted and str(actual) != str(wanted):
+            return False
+    return True
+
+
+def _datetime_descriptor(stamp: float) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    return {
+        "iso8601": datetime.fromtimestamp(stamp, tz=UTC).isoformat().replace("+00:00", "Z"),
+        "epoch": {"seconds": int(stamp), "milliseconds": int(stamp * 1000)},
+    }
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+__all__ = ["ERROR_TYPES", "EndWorkflow", "Interpreter", "Scope"]

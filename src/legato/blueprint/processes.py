@@ -1,0 +1,162 @@
+"""``run`` tasks: another blueprint as a child run, or a shell command or script.
+
+Shell commands and scripts run code from the document on the worker's host, so they are
+refused unless the worker allows them for that blueprint: ``LEGATO_BLUEPRINT_PROCESSES``
+(or :func:`allow_processes`) lists ``namespace/name`` patterns (``*`` wildcards), e.g.
+``ops/*,billing/nightly-export``. Nothing is allowed by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BlueprintFault, ChildRunError
+from ..runtime import commands
+from .expressions import interpolate
+
+if TYPE_CHECKING:
+    from .interpreter import Scope
+    from .leaf_tasks import LeafTasks
+
+_allowed: list[str] = []
+
+LANGUAGES = {"python": [sys.executable, "-c"], "js": ["node", "--input-type=module", "-e"]}
+LANGUAGES["javascript"] = LANGUAGES["js"]
+
+
+def allow_processes(*patterns: str) -> None:
+    """Let blueprints matching ``patterns`` (``namespace/name``, ``*`` wildcards) run
+    ``run: shell`` and ``run: script`` on this worker, in addition to the environment's."""
+    _allowed.extend(patterns)
+
+
+def processes_allowed(namespace: str, name: str) -> bool:
+    patterns = [*_allowed, *os.environ.get("LEGATO_BLUEPRINT_PROCESSES", "").split(",")]
+    ref = f"{namespace}/{name}"
+    return any(p.strip() and fnmatch.fnmatchcase(ref, p.strip()) for p in patterns)
+
+
+async def run_process(
+    leaves: LeafTasks,
+    task: dict[str, Any],
+    pointer: str,
+    data: Any,
+    scope: Scope,
+    variables: dict[str, Any],
+) -> Any:
+    run = task["run"]
+    if "workflow" in run:
+        return await run_workflow(leaves, run, pointer, data, variables)
+    blueprint = leaves.it.blueprint
+    kind = "shell" if "shell" in run else "script"
+    if kind not in run:
+        raise BlueprintFault.standard(
+            "configuration", 400, "run: container is not supported by Legato"
+        )
+    if not processes_allowed(blueprint.namespace, blueprint.name):
+        raise BlueprintFault.standard(
+            "authorization",
+            403,
+            f"run: {kind} is not allowed for blueprint {blueprint.namespace}/{blueprint.name} "
+            "on this worker: add it to LEGATO_BLUEPRINT_PROCESSES (e.g. "
+            f"'{blueprint.namespace}/*') if it may run code on the worker's host",
+        )
+    spec = interpolate(run[kind], data, variables)
+    if kind == "shell":
+        argv = ["/bin/sh", "-c", str(spec["command"]), "sh"]
+    else:
+        language = str(spec.get("language", "")).lower()
+        if language not in LANGUAGES:
+            raise BlueprintFault.standard(
+                "configuration", 400, f"script language {language!r}: use python or js"
+            )
+        if "code" not in spec:
+            raise BlueprintFault.standard(
+                "configuration", 400, "run: script needs inline code (source is not supported)"
+            )
+        argv = [*LANGUAGES[language], str(spec["code"])]
+        if language != "python":
+            argv.append("--")
+    argv += [str(a) for a in _arguments(spec.get("arguments"))]
+    env = {**os.environ, **{str(k): str(v) for k, v in (spec.get("environment") or {}).items()}}
+    stdin = spec.get("stdin")
+    returns = str(run.get("return") or "stdout")
+
+    async def execute() -> Any:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        text = None if stdin is None else (stdin if isinstance(stdin, str) else str(stdin))
+        out, err = await process.communicate(text.encode() if text is not None else None)
+        code = process.returncode or 0
+        result: dict[str, Any] = {
+            "code": code,
+            "stdout": out.decode(errors="replace"),
+            "stderr": err.decode(errors="replace"),
+        }
+        if code != 0 and returns not in ("code", "all"):
+            raise BlueprintFault.standard(
+                "runtime", 500, f"{kind} exited with code {code}: {result['stderr'][-500:]}"
+            )
+        return result
+
+    if run.get("await") is False:
+        raise BlueprintFault.standard(
+            "configuration", 400, "run with await: false is not supported by Legato yet"
+        )
+    result = await leaves.effect(pointer, execute, timeout=leaves.it.remaining(scope))
+    if returns == "all":
+        return result
+    if returns == "none":
+        return None
+    return result[returns]
+
+
+def _arguments(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [f"{k}={v}" for k, v in value.items()]
+    return list(value)
+
+
+async def run_workflow(
+    leaves: LeafTasks, run: dict[str, Any], pointer: str, data: Any, variables: dict[str, Any]
+) -> Any:
+    """A child run of a published blueprint, pinned to the version found when it starts."""
+    from .runs import blueprint_workflow, child_payload, lookup_source
+
+    target = run["workflow"]
+    namespace = str(target["namespace"])
+    name = str(target["name"])
+    version = target.get("version")
+    version = None if version in (None, "latest") else str(version)
+    found = await leaves.effect(
+        f"{pointer}#lookup", lambda: lookup_source(namespace, name, version)
+    )
+    child_input = data
+    if target.get("input") is not None:
+        child_input = (
+            leaves.it.evaluate(target["input"], data, variables, pointer)
+            if isinstance(target["input"], str)
+            else interpolate(target["input"], data, variables)
+        )
+    workflow = blueprint_workflow(namespace, name, str(found["version"]))
+    if run.get("await") is False:
+        raise BlueprintFault.standard(
+            "configuration", 400, "run with await: false is not supported by Legato yet"
+        )
+    try:
+        return await commands.child(
+            workflow, child_payload(found["source"], found["filename"], child_input)
+        )
+    except ChildRunError as exc:
+        raise leaves.child_fault(exc) from exc
