@@ -219,7 +219,12 @@ def start_command(
 @app.command("worker")
 @handles_errors
 def worker_command(
-    app_path: str = typer.Option(..., "--app", help="FILE.py or MODULE defining workflows."),
+    app_path: str | None = typer.Option(
+        None,
+        "--app",
+        help="FILE.py or MODULE defining workflows, blueprint functions and task kinds "
+        "(without it the worker runs blueprints only).",
+    ),
     concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
     lease: float = typer.Option(15.0, "--lease", help="Lease length in seconds."),
     queue_names: list[str] | None = typer.Option(
@@ -230,7 +235,8 @@ def worker_command(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    load_app(app_path)
+    if app_path is not None:
+        load_app(app_path)
     queues = queue_names or ["default"]
 
     async def go() -> None:
@@ -709,3 +715,10 @@ def replay_command(
         err.print(f"{len(bad)} of {len(reports)} histories would not replay on this code")
         raise typer.Exit(1)
     out.print(f"all {len(reports)} histories replay on this code")
+
+
+# Imported last: the blueprint commands use this module's settings, consoles and helpers.
+from .blueprints import blueprint_app, events_app  # noqa: E402
+
+app.add_typer(blueprint_app, name="blueprint")
+app.add_typer(events_app, name="events")

@@ -1,0 +1,291 @@
+"""``legato blueprint ...`` and ``legato events ...``: workflow documents from the shell.
+
+``validate`` and ``publish`` report every problem of every file as
+``file:line:column path: message`` on stderr (the form editors and CI annotate), so one
+run shows all there is to fix. The blueprint machinery (YAML, jq) is imported inside the
+commands, so the rest of the ``legato`` command does not pay for it at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from ..client import AsyncClient
+from ..errors import BlueprintInvalid, ConfigurationError
+from ..records import BlueprintRecord, RunRecord, RunStatus
+from .app import err, handles_errors, out, parse_json, settings
+from .loader import load_app
+from .render import stamp
+
+if TYPE_CHECKING:
+    from ..blueprint.document import Blueprint
+
+blueprint_app = typer.Typer(
+    help="Publish, inspect and run blueprints (workflow documents).", no_args_is_help=True
+)
+events_app = typer.Typer(
+    help="Publish events that blueprint runs listen for.", no_args_is_help=True
+)
+
+_APP_HELP = "FILE.py or MODULE registering custom functions and task kinds (checked by name)."
+
+KindChecks = Mapping[str, Callable[[Any], list[str]]]
+
+
+def _checks(app_path: str | None) -> tuple[Collection[str] | None, KindChecks]:
+    """Function names and task-kind checks to validate against (after importing ``--app``).
+
+    Without ``--app`` the names a document calls are not checked (nothing says which
+    exist); extension task kinds are always checked, so an unknown kind is never skipped.
+    """
+    from ..blueprint.bindings import functions, kind_checks
+
+    if app_path is None:
+        return None, kind_checks()
+    load_app(app_path)
+    return set(functions()), kind_checks()
+
+
+def _read(file: str) -> str:
+    path = Path(file)
+    if not path.is_file():
+        raise ConfigurationError(f"{file}: no such file (give the path of a .yaml or .json file)")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{file}: cannot read it: {exc}") from exc
+
+
+def _report(problems: Collection[object]) -> None:
+    for problem in problems:
+        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+
+
+@blueprint_app.command("validate")
+@handles_errors
+def validate_command(
+    files: list[str] = typer.Argument(..., help="Blueprint files (.yaml, .yml or .json)."),
+    app_path: str | None = typer.Option(None, "--app", help=_APP_HELP),
+) -> None:
+    """Check blueprint files against the DSL; print every problem; exit 1 if any."""
+    from ..blueprint.validation import check_text
+
+    names, kinds = _checks(app_path)
+    failed = 0
+    for file in files:
+        try:
+            _document, problems = check_text(_read(file), file, functions=names, kinds=kinds)
+        except ConfigurationError as exc:
+            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            failed += 1
+            continue
+        if problems:
+            _report(problems)
+            failed += 1
+        else:
+            out.print(f"{file}: ok", markup=False, highlight=False)
+    if failed:
+        err.print(f"{failed} of {len(files)} file(s) have problems", highlight=False)
+        raise typer.Exit(1)
+
+
+@blueprint_app.command("publish")
+@handles_errors
+def publish_command(
+    files: list[str] = typer.Argument(..., help="Blueprint files (.yaml, .yml or .json)."),
+    app_path: str | None = typer.Option(None, "--app", help=_APP_HELP),
+) -> None:
+    """Validate blueprint files, then publish each under its namespace, name and version.
+
+    Nothing is published unless every file is valid. Publishing unchanged content again
+    is fine; changed content under a published version is refused (exit 1).
+    """
+    from ..blueprint.document import load_blueprint
+
+    names, kinds = _checks(app_path)
+    loaded: list[Blueprint] = []
+    invalid = 0
+    for file in files:
+        try:
+            loaded.append(load_blueprint(_read(file), file, functions=names, kinds=kinds))
+        except BlueprintInvalid as exc:
+            _report(exc.problems)
+            invalid += 1
+        except ConfigurationError as exc:
+            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            invalid += 1
+    if invalid:
+        err.print(f"{invalid} of {len(files)} file(s) have problems; nothing was published")
+        raise typer.Exit(1)
+    if not asyncio.run(_publish_all(loaded)):
+        raise typer.Exit(1)
+
+
+async def _publish_all(blueprints: list[Blueprint]) -> bool:
+    """Publish each blueprint; report each outcome; False if any was refused."""
+    from ..blueprint.registry import publish_loaded
+
+    ok = True
+    async with AsyncClient(settings.db) as client:
+        for blueprint in blueprints:
+            what = f"{blueprint.namespace}/{blueprint.name} {blueprint.version}"
+            before = await client.store.get_blueprint(
+                blueprint.namespace, blueprint.name, blueprint.version
+            )
+            try:
+                record = await publish_loaded(client.store, blueprint)
+            except ConfigurationError as exc:
+                err.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+                ok = False
+                continue
+            if before is not None:
+                out.print(f"{what} already published (same content)", highlight=False)
+            else:
+                out.print(f"published {what} (digest {record.digest[:12]})", highlight=False)
+    return ok
+
+
+@blueprint_app.command("list")
+@handles_errors
+def list_command(
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+) -> None:
+    """List every published version of every blueprint."""
+
+    async def go() -> list[BlueprintRecord]:
+        async with AsyncClient(settings.db) as client:
+            return await client.store.list_blueprints(namespace)
+
+    records = asyncio.run(go())
+    if as_json:
+        for record in records:
+            print(json.dumps(_record_dict(record, source=False)))
+        return
+    if not records:
+        out.print("no blueprint is published yet: legato blueprint publish FILE")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(records)} published blueprint version(s)")
+    for column in ("namespace", "name", "version", "digest", "published"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(r.namespace, r.name, r.version, r.digest[:12], stamp(r.published_at))
+    out.print(table)
+
+
+@blueprint_app.command("show")
+@handles_errors
+def show_command(
+    ref: str = typer.Argument(..., help="[NAMESPACE/]NAME[:VERSION] (default: the latest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the record as JSON."),
+) -> None:
+    """Print a published blueprint's document exactly as it was published."""
+    from ..blueprint.registry import resolve
+
+    async def go() -> BlueprintRecord:
+        async with AsyncClient(settings.db) as client:
+            return await resolve(client.store, ref)
+
+    record = asyncio.run(go())
+    if as_json:
+        print(json.dumps(_record_dict(record, source=True)))
+    else:
+        print(record.source, end="" if record.source.endswith("\n") else "\n")
+
+
+@blueprint_app.command("run")
+@handles_errors
+def run_command(
+    ref: str = typer.Argument(..., help="[NAMESPACE/]NAME[:VERSION] (default: the latest)."),
+    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
+    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the run to end."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Seconds to wait at most (default: until it ends)."
+    ),
+) -> None:
+    """Start a run of a published blueprint (a worker executes it).
+
+    With --wait (the default) print the run's output as JSON when it ends, or its error
+    (exit 1); with --no-wait print the run id at once.
+    """
+    value = parse_json(input, "--input")
+
+    async def go() -> tuple[str, RunRecord | None]:
+        async with AsyncClient(settings.db) as client:
+            handle = await client.start_blueprint(ref, input=value, run_id=run_id)
+            if not wait:
+                return handle.run_id, None
+            verb = "started" if handle.created else "already exists"
+            err.print(
+                f"run {handle.run_id} of {ref} {verb}; waiting for it to end", highlight=False
+            )
+            return handle.run_id, await client.wait(handle.run_id, timeout)
+
+    started, record = asyncio.run(go())
+    if record is None:
+        print(started)
+        return
+    if record.status is RunStatus.COMPLETED:
+        print(record.output if record.output is not None else "null")
+        return
+    err.print(
+        f"[red]run {record.run_id} {record.status.value}[/red]: {_error_text(record)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
+
+
+def _error_text(record: RunRecord) -> str:
+    """What went wrong, from a run's error: the DSL problem when there is one."""
+    error = record.error_dict() or {}
+    problem = error.get("problem")
+    if isinstance(problem, dict):
+        where = f" at {problem['instance']}" if problem.get("instance") else ""
+        detail = f": {problem['detail']}" if problem.get("detail") else ""
+        title = problem.get("title") or problem.get("type")
+        return f"{title} (status {problem.get('status')}){where}{detail}"
+    if error:
+        return f"{error.get('type', 'error')}: {error.get('message', '')}"
+    return "no error recorded (see legato runs show)"
+
+
+def _record_dict(record: BlueprintRecord, source: bool) -> dict[str, Any]:
+    fields = dataclasses.asdict(record)
+    if not source:
+        del fields["source"]
+    return fields
+
+
+@events_app.command("emit")
+@handles_errors
+def emit_command(
+    type: str = typer.Option(..., "--type", help="Event type, e.g. com.example.order.placed."),
+    source: str = typer.Option(..., "--source", help="Event source, e.g. /shop."),
+    data: str | None = typer.Option(None, "--data", "-d", help="JSON data, or @file.json"),
+    subject: str | None = typer.Option(None, "--subject", help="Event subject."),
+) -> None:
+    """Publish a CloudEvent; blueprint runs listening for it receive it."""
+    value = parse_json(data, "--data")
+
+    extra = {"subject": subject} if subject is not None else {}
+
+    async def go() -> dict[str, Any]:
+        async with AsyncClient(settings.db) as client:
+            return await client.emit_event(type=type, source=source, data=value, **extra)
+
+    envelope = asyncio.run(go())
+    out.print(f"event {envelope.get('id')} ({type} from {source}) emitted", highlight=False)
+
+
+__all__ = ["blueprint_app", "events_app"]
