@@ -73,7 +73,8 @@ def _all_names(extra: tuple[str, ...]) -> tuple[str, ...]:
 def _first_line(message: str) -> str:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     text = lines[0] if lines else message
-    return text.removeprefix("jq: error: ").removeprefix("jq: ").replace(" at <top-level>", "")
+    text = text.removeprefix("jq: error: ").removeprefix("jq: ").replace(" at <top-level>", "")
+    return text.rstrip(":")
 
 
 def evaluate(text: str, data: Any, variables: Mapping[str, Any]) -> Any:
