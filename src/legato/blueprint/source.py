@@ -16,6 +16,7 @@ caller can report everything wrong with a file at once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -42,7 +43,8 @@ class Problem:
     message: str  # "unknown call type 'htp' (did you mean 'http'?)"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column} {self.path}: {self.message}"
+        where = f" {self.path}:" if self.path else ""
+        return f"{self.file}:{self.line}:{self.column}{where} {self.message}"
 
 
 def format_path(path: Path) -> str:
@@ -103,7 +105,9 @@ def load_source(text: str, filename: str = "<string>") -> tuple[Any, SourceMap, 
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        return None, positions, [_syntax_problem(exc, filename)]
+        problem = _syntax_problem(exc, filename)
+        where = _enclosing_path(text, problem.line)
+        return None, positions, [dataclasses.replace(problem, path=where)]
     except yaml.YAMLError as exc:  # not raised by the pure-Python loader; kept as a guard
         return None, positions, [Problem(filename, 1, 1, "", f"YAML error: {exc}")]
     if node is None:
@@ -112,6 +116,40 @@ def load_source(text: str, filename: str = "<string>") -> tuple[Any, SourceMap, 
     value = builder.value(node, (), None)
     # An anchored node is built once per alias, so its problems can repeat: keep one each.
     return value, positions, list(dict.fromkeys(builder.problems))
+
+
+def _enclosing_path(text: str, line: int) -> str:
+    """The DSL path of the block a syntax error sits in, to name it in the message.
+
+    The text above the bad line usually parses: the deepest mapping or list that starts
+    there is where the bad line was meant to go (``do[0].getPet.with``).
+    """
+    lines = text.splitlines()[: max(0, line - 1)]
+    while lines:
+        try:
+            node = yaml.compose("\n".join(lines), Loader=_Loader)
+        except yaml.YAMLError:
+            lines.pop()
+            continue
+        if node is None:
+            return ""
+        positions = SourceMap()
+        value = _Builder("", positions).value(node, (), None)
+        # The last thing that starts above the bad line; a plain value's parent block.
+        best = max(positions, key=lambda path: (positions[path][0], len(path)), default=())
+        if best and _at(value, best) is not None and not isinstance(_at(value, best), dict | list):
+            best = best[:-1]
+        return format_path(best)
+    return ""
+
+
+def _at(value: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
 
 
 def _is_json(text: str, filename: str) -> bool:
