@@ -66,6 +66,7 @@ def function(name: str) -> Callable[[F], F]:
         )
 
     def register(fn: F) -> F:
+        _check_unique(name, fn, _functions.get(name), "function")
         _functions[name] = fn
         return fn
 
@@ -94,10 +95,24 @@ def task_kind(
     ) -> Callable[[KindCall], Awaitable[Any]]:
         if not inspect.iscoroutinefunction(handler):
             raise ConfigurationError(f"task kind {name!r}: the handler must be 'async def'")
+        existing = _kinds.get(name)
+        _check_unique(name, handler, existing.handler if existing else None, "task kind")
         _kinds[name] = TaskKind(name, handler, check or (lambda _value: []), summary)
         return handler
 
     return register
+
+
+def _check_unique(name: str, new: Any, existing: Any, what: str) -> None:
+    """Two different callables under one name is a mistake; re-importing a module is not."""
+    if existing is None or existing is new:
+        return
+    origin = (getattr(new, "__module__", None), getattr(new, "__qualname__", None))
+    if origin != (getattr(existing, "__module__", None), getattr(existing, "__qualname__", None)):
+        raise ConfigurationError(
+            f"two {what}s are registered as {name!r} ({existing.__module__}."
+            f"{existing.__qualname__} and {new.__module__}.{new.__qualname__}): rename one"
+        )
 
 
 def functions() -> Mapping[str, Callable[..., Any]]:

@@ -14,6 +14,7 @@ from ..errors import BlueprintFault, WaitTimeout
 from ..runtime import commands
 from .bindings import KindCall, task_kind
 from .durations import parse_duration
+from .expressions import is_expression
 
 
 def _check_wait_signal(value: Any) -> list[str]:
@@ -22,7 +23,7 @@ def _check_wait_signal(value: Any) -> list[str]:
     problems = []
     if not isinstance(value.get("signal"), str) or not value.get("signal"):
         problems.append("legato:wait-signal needs `signal`: the name of the signal to wait for")
-    if value.get("timeout") is not None:
+    if value.get("timeout") is not None and not is_expression(value["timeout"]):
         try:
             parse_duration(value["timeout"])
         except ValueError as exc:
