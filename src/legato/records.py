@@ -43,6 +43,7 @@ class EntryKind(enum.StrEnum):
     PATCH = "patch"
     CANCEL = "cancel"  # where a cancellation (or the run's timeout) reached the workflow
     COMPENSATE = "compensate"  # a compensation run while rolling back (saga)
+    DECISION = "decision"  # a choice the run made once and must make the same on replay
 
 
 class EntryStatus(enum.StrEnum):

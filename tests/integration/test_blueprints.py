@@ -312,10 +312,15 @@ do:
     )
 
     async def body() -> None:
-        async with running_worker(db_url) as (_worker, client):
+        from legato.blueprint.registry import publish_loaded
+
+        async with running_worker(db_url) as (worker, client):
             refused = problem(await finish(client, doc))
             assert refused["status"] == 403 and "LEGATO_BLUEPRINT_PROCESSES" in refused["detail"]
             monkeypatch.setenv("LEGATO_BLUEPRINT_PROCESSES", "tests/sh*")
+            draft = problem(await finish(client, doc))  # allowed by name, but not published
+            assert draft["status"] == 403 and "published" in draft["detail"]
+            await publish_loaded(worker.store, doc)
             assert output(await finish(client, doc)) == "hello legato\n"
 
     run(body)

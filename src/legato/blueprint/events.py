@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import BlueprintFault
+from ..errors import BlueprintFault, RunNotFound, StoreError
 from ..store.base import Store
 from .expressions import evaluate, is_expression, strip, truthy
 
@@ -48,20 +48,35 @@ def envelope(attributes: Mapping[str, Any], now: float) -> dict[str, Any]:
 async def publish(
     store: Store, attributes: Mapping[str, Any], now: float | None = None
 ) -> dict[str, Any]:
-    """Store one event and nudge every listening run; return the envelope."""
+    """Store one event and nudge every listening run; return the envelope.
+
+    A listener whose run has ended (it failed or was cancelled mid-listen) can take no
+    signal: it is dropped from the listeners instead of failing the publisher.
+    """
     stamp = time.time() if now is None else now
     event = envelope(attributes, stamp)
     await store.append_event(json.dumps(event), str(event["type"]), str(event["source"]), stamp)
     for run_id in await store.listening_runs():
-        await store.send_signal(run_id, NUDGE, None, stamp)
+        try:
+            await store.send_signal(run_id, NUDGE, None, stamp)
+        except (RunNotFound, StoreError):
+            record = await store.get_run(run_id)
+            if record is not None and not record.status.is_terminal:
+                raise
+            await store.set_listening(run_id, False, stamp)
     return event
 
 
 async def emit_event(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """The body of an ``emit`` step: publish through the worker's store."""
+    """The body of an ``emit`` step: publish through the worker's store.
+
+    The event's id defaults to the step's idempotency key, so an emit repeated after a
+    crash publishes an event consumers can recognise as the same one.
+    """
+    from ..runtime.commands import idempotency_key
     from ..worker.services import require_store
 
-    return await publish(require_store("emit"), attributes)
+    return await publish(require_store("emit"), {"id": idempotency_key(), **attributes})
 
 
 def matches(
@@ -81,7 +96,7 @@ def matches(
             if not truthy(evaluate(strip(wanted), actual, variables)):
                 return False
         elif isinstance(wanted, str) and isinstance(actual, str):
-            if wanted != actual and re.fullmatch(wanted, actual) is None:
+            if wanted != actual and not _regex_matches(wanted, actual):
                 return False
         elif isinstance(wanted, Mapping) and isinstance(actual, Mapping):
             if any(actual.get(k) != v for k, v in wanted.items()):
@@ -89,3 +104,11 @@ def matches(
         elif wanted != actual:
             return False
     return True
+
+
+def _regex_matches(pattern: str, text: str) -> bool:
+    """A filter value is a regular expression; one that does not compile matches as text."""
+    try:
+        return re.fullmatch(pattern, text) is not None
+    except re.error:
+        return False

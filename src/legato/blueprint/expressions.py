@@ -38,7 +38,13 @@ def strip(value: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _program(text: str, names: tuple[str, ...]) -> Any:
     bind = "".join(f"$__args[{i}] as ${name} | " for i, name in enumerate(names))
-    return jq.compile(f". as [$__in, $__args] | {bind}$__in | ({text})")
+    # The worker's environment is not the document's to read ($secrets is), and a run
+    # has no jq input stream: those builtins are shadowed. The newline ends a trailing
+    # jq comment in the author's text.
+    return jq.compile(f"{_SHADOWED}. as [$__in, $__args] | {{}} as $ENV | {bind}$__in | ({text}\n)")
+
+
+_SHADOWED = "def env: {}; def input: null; def inputs: empty; "
 
 
 def check(value: str, names: tuple[str, ...] = ()) -> str | None:
@@ -53,10 +59,14 @@ def check(value: str, names: tuple[str, ...] = ()) -> str | None:
     try:
         # Compiled alone (variables declared as arguments), so jq's line and column
         # refer to the author's text, not to the wrapper :func:`evaluate` adds.
-        jq.compile(text, args=dict.fromkeys(_all_names(names)))
+        jq.compile(_SHADOWED + "\n" + text, args=dict.fromkeys(_all_names(names)))
     except ValueError as exc:
-        return _first_line(str(exc))
+        # The shadowing definitions take line 1: give the line of the author's text.
+        return _LINE.sub(lambda m: f"line {int(m.group(1)) - 1}", _first_line(str(exc)))
     return None
+
+
+_LINE = re.compile(r"line (\d+)")
 
 
 STANDARD_NAMES = ("context", "input", "output", "secrets", "task", "workflow", "runtime")

@@ -11,14 +11,17 @@ replay identically.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ERROR_TYPES, BlueprintFault
+from ..records import EntryKind
 from ..runtime import commands
 from ..runtime.definitions import Step
+from ..runtime.tasks import require_context
 from .document import Blueprint
 from .durations import parse_duration
 from .expressions import evaluate_value, interpolate, truthy
@@ -50,6 +53,11 @@ class Scope:
         return Scope(self.names, deadline)
 
 
+_CONTEXT: contextvars.ContextVar[Any] = contextvars.ContextVar("legato_blueprint_context")
+"""``$context`` of the running blueprint. A context variable, not an attribute, so each
+``fork`` branch (a task of its own) exports into its own copy; the fork then merges the
+copies in branch order, which a replay reproduces whatever order branches finish in."""
+
 CONTINUE = "continue"
 EXIT = "exit"
 END = "end"
@@ -65,8 +73,10 @@ class Interpreter:
         self.blueprint = blueprint
         self.document = blueprint.document
         self.use: dict[str, Any] = self.document.get("use") or {}
-        self.context: Any = {}
+        self.context = {}
+        self.consumed_events: set[str] = set()  # ids of events a listen consumed
         self.secrets = load_secrets(self.use.get("secrets") or [])
+        self.secret_values = _secret_strings(self.secrets)
         self.workflow_descriptor: dict[str, Any] = {
             "id": run_id,
             "definition": self.document,
@@ -75,6 +85,14 @@ class Interpreter:
         self.runtime_descriptor = {"name": "legato", "version": _version(), "metadata": {}}
         self.raw_input = raw_input
         self.leaves = LeafTasks(self)
+
+    @property
+    def context(self) -> Any:
+        return _CONTEXT.get()
+
+    @context.setter
+    def context(self, value: Any) -> None:
+        _CONTEXT.set(value)
 
     # -- variables ------------------------------------------------------------------------
     def variables(
@@ -136,7 +154,13 @@ class Interpreter:
         return data
 
     async def run_task(
-        self, name: str, task: dict[str, Any], pointer: str, raw_input: Any, scope: Scope
+        self,
+        name: str,
+        task: dict[str, Any],
+        pointer: str,
+        raw_input: Any,
+        scope: Scope,
+        extended: bool = True,
     ) -> tuple[Any, str]:
         """One task with its data flow: if, input, the task, output, export, then."""
         descriptor: dict[str, Any] = {
@@ -158,10 +182,15 @@ class Interpreter:
                 limit = self.timeout_seconds(task["timeout"])
                 scope = scope.within(commands.now().timestamp() + limit)
             variables = {**base, "input": data}
-            raw_output, flow = await self.with_extensions(
-                name, task, pointer, data, scope, variables, descriptor
-            )
+            if extended:
+                raw_output, flow = await self.with_extensions(
+                    name, task, pointer, data, scope, variables, descriptor
+                )
+            else:
+                raw_output, flow = await self.execute(name, task, pointer, data, scope, variables)
             descriptor["output"] = raw_output
+            # The task may have exported into $context: later expressions see it now.
+            variables = {**variables, "context": self.context, "task": dict(descriptor)}
             output = raw_output
             spec_output = task.get("output") or {}
             if spec_output.get("as") is not None:
@@ -216,7 +245,9 @@ class Interpreter:
         names = [next(iter(item)) for item in tasks]
         for index, name in enumerate(names):
             task = tasks[index][name]
-            data, then = await self.run_task(name, task, f"{pointer}/{index}/{name}", data, scope)
+            where = f"{pointer}/{index}/{name}"
+            # Extensions do not extend their own tasks (an 'extend: all' would never end).
+            data, then = await self.run_task(name, task, where, data, scope, extended=False)
             if then == EXIT:
                 return data, True
             if then == END:
@@ -268,7 +299,8 @@ class Interpreter:
         for index, item in enumerate(items):
             inner = scope.bind(**{item_name: item, index_name: index})
             if task.get("while") is not None:
-                keep = self.evaluate(task["while"], data, {**variables, **inner.names}, pointer)
+                current = {**variables, **inner.names, "context": self.context}
+                keep = self.evaluate(task["while"], data, current, pointer)
                 if not truthy(keep):
                     break
             data = await self.run_list(task["do"], f"{pointer}/do", data, inner)
@@ -277,41 +309,76 @@ class Interpreter:
     async def run_fork(self, fork: dict[str, Any], pointer: str, data: Any, scope: Scope) -> Any:
         branches = fork["branches"]
         names = [next(iter(item)) for item in branches]
+        before = self.context
+        tasks: list[asyncio.Task[tuple[Any, Any]]] = []
 
-        async def branch(index: int) -> Any:
+        async def branch(index: int) -> tuple[Any, Any]:
             name = names[index]
             where = f"{pointer}/fork/branches/{index}/{name}"
-            output, _then = await self.run_task(name, branches[index][name], where, data, scope)
-            return output
+            try:
+                output, _then = await self.run_task(name, branches[index][name], where, data, scope)
+            except Exception:
+                # One branch failed: the fork fails, so its siblings must stop now rather
+                # than call or export anything after the error was handled.
+                for other in tasks:
+                    if other is not asyncio.current_task():
+                        other.cancel()
+                raise
+            return output, self.context
 
-        tasks = [asyncio.ensure_future(branch(i)) for i in range(len(branches))]
-        if not fork.get("compete"):
-            return list(await asyncio.gather(*tasks))
-        done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        first = next(i for i, t in enumerate(tasks) if t in done)
-        # The winner is journalled, so a replay (where branches finish in another order)
-        # keeps the branch that won the first time.
-        winner = await self.leaves.decide(f"{pointer}/fork", first)
-        result = await tasks[winner]
-        for other in tasks:
-            if other is not tasks[winner] and not other.done():
-                other.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        return result
+        tasks.extend(asyncio.ensure_future(branch(i)) for i in range(len(branches)))
+        if fork.get("compete"):
+            return await self.compete(tasks, pointer)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:  # the first failure in branch order, not a cancelled sibling
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        outputs = [result[0] for result in results]  # type: ignore[index]
+        changed = [result[1] for result in results if result[1] is not before]  # type: ignore[index]
+        if changed:
+            self.context = changed[-1]  # exports merge in branch order
+        return outputs
+
+    async def compete(self, tasks: list[asyncio.Task[tuple[Any, Any]]], pointer: str) -> Any:
+        """``compete: true``: the first branch to finish wins; the others are cancelled.
+
+        The winner is journalled at once (no other task runs in between), so a replay,
+        where branches finish in another order, keeps the branch that won the first time.
+        """
+        ctx = require_context("fork")
+        first = await ctx.first_done(tasks)
+        winner = int(ctx.recorded(EntryKind.DECISION, lambda: first, f"{pointer}/fork"))
+        for index, task in enumerate(tasks):
+            if index != winner:
+                task.cancel()
+        try:
+            output, context = await tasks[winner]
+        finally:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.context = context
+        return output
 
     async def run_switch(
         self, cases: list[Any], pointer: str, data: Any, variables: dict[str, Any]
     ) -> tuple[Any, str | None]:
         chosen: str | None = None
-        then: str | None = None
         for item in cases:
             case_name, case = next(iter(item.items()))
             when = case.get("when")
             if when is None or truthy(self.evaluate(when, data, variables, pointer)):
-                chosen, then = case_name, str(case.get("then") or CONTINUE)
+                chosen = case_name
                 break
-        await self.leaves.decide(pointer, chosen)
-        return data, then
+        # A replay acts on the case recorded the first time, even if an expression (one
+        # using jq's `now`, say) would choose differently today.
+        chosen = await self.leaves.decide(pointer, chosen)
+        for item in cases:
+            case_name, case = next(iter(item.items()))
+            if case_name == chosen:
+                return data, str(case.get("then") or CONTINUE)
+        return data, None
 
     async def run_try(
         self,
@@ -486,6 +553,24 @@ def _error_matches(filter_: Mapping[str, Any] | None, error: Mapping[str, Any]) 
         elif actual != wanted and str(actual) != str(wanted):
             return False
     return True
+
+
+def _secret_strings(secrets: Any) -> tuple[str, ...]:
+    """Every string (of 4 characters or more) inside the secrets, longest first."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and len(value) >= 4:
+            found.add(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(secrets)
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def _datetime_descriptor(stamp: float) -> dict[str, Any]:

@@ -62,7 +62,12 @@ class LeafTasks:
 
             return await run_process(self, task, pointer, data, scope, variables)
         if "wait" in task:
-            await self.wait(parse_duration(_duration(task["wait"], data, variables)), scope)
+            value = _duration(task["wait"], data, variables)
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                raise BlueprintFault.standard("configuration", 400, f"wait: {exc}") from exc
+            await self.wait(seconds, scope)
             return data
         raise BlueprintFault.standard(
             "configuration", 400, f"task {name!r} has no kind Legato knows (validate it first)"
@@ -182,7 +187,8 @@ class LeafTasks:
                 variables=variables,
             )
 
-        return await self.effect(pointer, perform, _redacted(arguments), timeout=timeout)
+        shown = _redacted(arguments, self.it.secret_values)
+        return await self.effect(pointer, perform, shown, timeout=timeout)
 
     async def function_task(
         self, name: str, definition: dict[str, Any], pointer: str, arguments: Any, scope: Scope
@@ -206,7 +212,8 @@ class LeafTasks:
                 return await fn(**kwargs)
             return await asyncio.to_thread(fn, **kwargs)
 
-        return await self.effect(pointer, invoke, kwargs, timeout=timeout)
+        shown = _redacted(kwargs, self.it.secret_values)
+        return await self.effect(pointer, invoke, shown, timeout=timeout)
 
     async def extension_kind(
         self,
@@ -244,6 +251,8 @@ class LeafTasks:
         problem = (exc.error or {}).get("problem")
         if isinstance(problem, dict):
             return BlueprintFault(problem)
+        if str((exc.error or {}).get("type", "")).endswith("RunTimeout"):
+            return BlueprintFault.standard("timeout", 408, f"child run timed out: {exc}")
         return BlueprintFault.standard("runtime", 500, str(exc))
 
 
@@ -262,14 +271,21 @@ async def _sync(value: Any) -> Any:
 _SECRET_KEYS = ("password", "token", "clientSecret", "client_secret", "secret", "assertion")
 
 
-def _redacted(value: Any) -> Any:
-    """``value`` with credentials masked, as shown in the journal."""
+def _redacted(value: Any, secrets: tuple[str, ...] = ()) -> Any:
+    """``value`` with credentials masked, as shown in the journal.
+
+    Fields named like credentials, the ``authentication`` block, and any text that
+    contains the value of one of the blueprint's secrets are masked.
+    """
     if isinstance(value, Mapping):
         return {
-            k: "***" if k in _SECRET_KEYS else _redacted(v)
+            k: "***" if k in _SECRET_KEYS else _redacted(v, secrets)
             for k, v in value.items()
             if k != "authentication"
         }
     if isinstance(value, list):
-        return [_redacted(v) for v in value]
+        return [_redacted(v, secrets) for v in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
     return value

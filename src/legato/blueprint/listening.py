@@ -9,7 +9,7 @@ timer wakes it now and then anyway, so a lost nudge only delays it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BlueprintFault
@@ -69,6 +69,17 @@ class Consumption:
                 return True
         return False
 
+    def might_take(self, event: dict[str, Any]) -> bool:
+        """True if some filter (or an ``until`` filter) matches the event's attributes.
+
+        Used where events are read, so a run's journal keeps only events it may use.
+        """
+        if self.mode == "any" and not self.filters:
+            return True
+        if self.stopper is not None and self.stopper.might_take(event):
+            return True
+        return any(matches(f, event, self.variables) for f in self.filters)
+
     def wants(self, event: dict[str, Any]) -> bool:
         return any(
             matches(f, event, self.variables) and self.correlated(f, event, peek=True)
@@ -109,17 +120,45 @@ async def listen(
     spec = task["listen"]
     read = str(spec.get("read") or "data")
     strategy = Consumption(spec["to"], data, variables)
+    try:
+        return await _consume(leaves, task, pointer, read, strategy, scope, variables)
+    except BlueprintFault:
+        await leaves.effect(f"{pointer}#done", _stop)  # a timed-out listen stops listening
+        raise
+
+
+async def _consume(
+    leaves: LeafTasks,
+    task: dict[str, Any],
+    pointer: str,
+    read: str,
+    strategy: Consumption,
+    scope: Scope,
+    variables: dict[str, Any],
+) -> Any:
     foreach = task.get("foreach")
     consumed: list[Any] = []
+    taken = leaves.it.consumed_events  # events an earlier listen of the run consumed
     cursor = 0
     while not strategy.done:
-        batch = await leaves.effect(pointer, lambda c=cursor: _poll(c))  # type: ignore[misc]
+
+        async def poll(after: int = cursor) -> dict[str, Any]:
+            return await _poll(after, strategy.might_take)
+
+        batch = await leaves.effect(pointer, poll)
         cursor = int(batch["cursor"])
         for event in batch["events"]:
+            key = f"{event.get('source')}#{event.get('id')}"
+            if key in taken:
+                continue
+            counted = strategy.stopper is not None and strategy.stopper.wants(event)
             if not strategy.offer(event):
+                if counted:
+                    taken.add(key)
                 if strategy.done:
                     break
                 continue
+            taken.add(key)
             value = read_value(event, read)
             if foreach is not None:
                 value = await _each(leaves, foreach, pointer, value, len(consumed), scope)
@@ -164,8 +203,9 @@ async def _each(
     return output
 
 
-async def _poll(cursor: int) -> dict[str, Any]:
-    """Step body: mark the run as listening, then read what arrived since ``cursor``."""
+async def _poll(cursor: int, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Step body: mark the run as listening, then read what arrived since ``cursor``
+    (only the events ``wanted`` may take are kept in the journal)."""
     from ..runtime.commands import step_info
     from ..worker.services import require_store
 
@@ -177,7 +217,8 @@ async def _poll(cursor: int) -> dict[str, Any]:
     events = await store.read_events(cursor, since, READ_AT_ONCE)
     last = events[-1].id if events else cursor
     more = len(events) >= READ_AT_ONCE
-    return {"cursor": last, "events": [e.envelope for e in events], "more": more}
+    kept = [e.envelope for e in events if wanted(e.envelope)]
+    return {"cursor": last, "events": kept, "more": more}
 
 
 async def _stop() -> None:

@@ -9,13 +9,16 @@ refused unless the worker allows them for that blueprint: ``LEGATO_BLUEPRINT_PRO
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
+import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BlueprintFault, ChildRunError
 from ..runtime import commands
+from ..runtime.definitions import Workflow
 from .expressions import interpolate
 
 if TYPE_CHECKING:
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
     from .leaf_tasks import LeafTasks
 
 _allowed: list[str] = []
+_PRIVATE_ENV = ("LEGATO_SECRET_", "LEGATO_DB")
+"""Environment a worker never hands to a shell or script: other blueprints' secrets and
+the database URL (which may hold a password)."""
 
 LANGUAGES = {"python": [sys.executable, "-c"], "js": ["node", "--input-type=module", "-e"]}
 LANGUAGES["javascript"] = LANGUAGES["js"]
@@ -50,7 +56,7 @@ async def run_process(
 ) -> Any:
     run = task["run"]
     if "workflow" in run:
-        return await run_workflow(leaves, run, pointer, data, variables)
+        return await run_workflow(leaves, run, pointer, data, scope, variables)
     blueprint = leaves.it.blueprint
     kind = "shell" if "shell" in run else "script"
     if kind not in run:
@@ -82,7 +88,8 @@ async def run_process(
         if language != "python":
             argv.append("--")
     argv += [str(a) for a in _arguments(spec.get("arguments"))]
-    env = {**os.environ, **{str(k): str(v) for k, v in (spec.get("environment") or {}).items()}}
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV)}
+    env = {**inherited, **{str(k): str(v) for k, v in (spec.get("environment") or {}).items()}}
     stdin = spec.get("stdin")
     returns = str(run.get("return") or "stdout")
 
@@ -94,8 +101,21 @@ async def run_process(
             stderr=asyncio.subprocess.PIPE,
             env=env,
         )
-        text = None if stdin is None else (stdin if isinstance(stdin, str) else str(stdin))
-        out, err = await process.communicate(text.encode() if text is not None else None)
+        if not await _is_published(blueprint):
+            raise BlueprintFault.standard(
+                "authorization",
+                403,
+                f"run: {kind} runs only from published blueprints: publish "
+                f"{blueprint.ref} (`legato blueprint publish`) and start that version",
+            )
+        text = None if stdin is None else (stdin if isinstance(stdin, str) else json.dumps(stdin))
+        try:
+            out, err = await process.communicate(text.encode() if text is not None else None)
+        except BaseException:  # a timeout or a cancel: the process must not run on
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise
         code = process.returncode or 0
         result: dict[str, Any] = {
             "code": code,
@@ -120,6 +140,17 @@ async def run_process(
     return result[returns]
 
 
+async def _is_published(blueprint: Any) -> bool:
+    """The allow-list names reviewed, published blueprints: a draft that merely claims
+    an allowed namespace in its header does not pass."""
+    from ..worker.services import require_store
+
+    record = await require_store("run: shell").get_blueprint(
+        blueprint.namespace, blueprint.name, blueprint.version
+    )
+    return record is not None and record.digest == blueprint.digest
+
+
 def _arguments(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -129,7 +160,12 @@ def _arguments(value: Any) -> list[Any]:
 
 
 async def run_workflow(
-    leaves: LeafTasks, run: dict[str, Any], pointer: str, data: Any, variables: dict[str, Any]
+    leaves: LeafTasks,
+    run: dict[str, Any],
+    pointer: str,
+    data: Any,
+    scope: Scope,
+    variables: dict[str, Any],
 ) -> Any:
     """A child run of a published blueprint, pinned to the version found when it starts."""
     from .runs import blueprint_workflow, child_payload, lookup_source
@@ -150,6 +186,9 @@ async def run_workflow(
             else interpolate(target["input"], data, variables)
         )
     workflow = blueprint_workflow(namespace, name, str(found["version"]))
+    left = leaves.it.remaining(scope)
+    if left is not None:  # the child run gets what is left of the task's timeout
+        workflow = Workflow(workflow.fn, name=workflow.name, version=workflow.version, timeout=left)
     if run.get("await") is False:
         raise BlueprintFault.standard(
             "configuration", 400, "run with await: false is not supported by Legato yet"

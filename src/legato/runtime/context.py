@@ -112,6 +112,8 @@ class WorkflowContext:
     visited: set[str] = field(default_factory=set)
     waits: dict[str, _Wait] = field(default_factory=dict)
     block_futures: set[asyncio.Future[None]] = field(default_factory=set)
+    joins: set[asyncio.Future[int]] = field(default_factory=set)  # see first_done
+    abandoned: set[str] = field(default_factory=set)  # prefixes of tasks it cancelled
     inflight: int = 0
     evicting: bool = False
     cancel_delivered: bool = False
@@ -136,7 +138,16 @@ class WorkflowContext:
         self.root_ref = weakref.ref(task)
 
     def task_done(self, task: asyncio.Task[Any]) -> None:
-        """A task of the run ended: the rest of the run may now be idle."""
+        """A task of the run ended: the rest of the run may now be idle.
+
+        A task the workflow cancelled (a losing branch of a race, the siblings of a failed
+        branch) may have journalled more before its cancel than it reaches on replay,
+        where the cancel can come sooner: its positions are not owed on replay.
+        """
+        if task.cancelled() and not self.evicting:
+            state = task_states.get(task)
+            if state is not None and state.prefix:
+                self.abandoned.add(state.prefix)
         if self.host is not None:
             self.host.on_blocked()
 
@@ -186,7 +197,7 @@ class WorkflowContext:
             waiter = getattr(task, "_fut_waiter", None)  # what the task awaits now
             if waiter is None or waiter.done():
                 return False  # ready to run, or woken and about to
-            if waiter in self.block_futures or waiter in also:
+            if waiter in self.block_futures or waiter in self.joins or waiter in also:
                 continue
             if isinstance(waiter, asyncio.Task) and waiter in self.tasks:
                 continue
@@ -284,7 +295,9 @@ class WorkflowContext:
         return [
             e
             for seq, e in self.journal.items()
-            if seq not in self.visited and e.kind is not EntryKind.PATCH
+            if seq not in self.visited
+            and e.kind is not EntryKind.PATCH
+            and not any(seq.startswith(prefix) for prefix in self.abandoned)
         ]
 
     # -- steps ---------------------------------------------------------------------------
@@ -611,6 +624,36 @@ class WorkflowContext:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- durable waits -------------------------------------------------------------------
+    async def first_done(self, tasks: Sequence[asyncio.Task[Any]]) -> int:
+        """Wait until one of ``tasks`` (tasks of this run) ends; return its index.
+
+        Like ``asyncio.wait(FIRST_COMPLETED)``, but the run counts as waiting on its own
+        tasks, so it can leave memory while they all wait durably. Which task ends first
+        can differ on replay: callers journal the choice they act on.
+        """
+        for index, task in enumerate(tasks):
+            if task.done():
+                return index
+        joined: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def finish(index: int) -> Callable[[asyncio.Task[Any]], None]:
+            def done(_task: asyncio.Task[Any]) -> None:
+                if not joined.done():
+                    joined.set_result(index)
+
+            return done
+
+        callbacks = [finish(i) for i in range(len(tasks))]
+        for task, callback in zip(tasks, callbacks, strict=True):
+            task.add_done_callback(callback)
+        self.joins.add(joined)
+        try:
+            return await joined
+        finally:
+            self.joins.discard(joined)
+            for task, callback in zip(tasks, callbacks, strict=True):
+                task.remove_done_callback(callback)
+
     async def _block(self, entry: JournalEntry, wait: _Wait) -> None:
         """Wait durably on ``entry``; a cancellation request ends the wait right here."""
         if self._stop_due():
@@ -826,10 +869,15 @@ class WorkflowContext:
             return await self._child_outcome(entry, wf.return_annotation, what, failed)
 
     # -- recorded values -----------------------------------------------------------------
-    def recorded(self, kind: EntryKind, produce: Callable[[], Any]) -> Any:
-        """Return the journalled value at this position, or produce and record it."""
+    def recorded(self, kind: EntryKind, produce: Callable[[], Any], name: str = "") -> Any:
+        """Return the journalled value at this position, or produce and record it.
+
+        Synchronous: no other task of the run runs in between, which a decision that
+        must be acted on at once (a fork's winner) relies on.
+        """
         seq = self._next_seq()
-        entry = self._expect(seq, kind, kind.value)
+        name = name or kind.value
+        entry = self._expect(seq, kind, name)
         if entry is not None:
             return json.loads(entry.output or "null")
         value = produce()
@@ -840,7 +888,7 @@ class WorkflowContext:
                     self.run_id,
                     seq,
                     kind,
-                    kind.value,
+                    name,
                     EntryStatus.COMPLETED,
                     output=json.dumps(value),
                     started_at=now,
