@@ -196,7 +196,8 @@ def test_run_waits_for_the_output_or_reports_the_error(db: str, tmp_path: Path) 
         shown = json.loads(legato(db, "runs", "show", "t1", "--json").stdout)
         assert shown["workflow"] == "blueprint:shop/total" and shown["version"] == "1.0.0"
 
-        failed = legato(db, "blueprint", "run", "shop/reserve:1.0.0", "--timeout", "30")
+        failed = legato(db, "blueprint", "run", "shop/reserve:1.0.0", "--timeout", "60")
+        assert worker.poll() is None, worker.communicate()[1]  # the worker is still serving
         assert failed.returncode == 1
         message = " ".join(failed.stderr.split())
         assert "failed: Out of stock (status 409) at /do/0/reserve: no widgets left" in message
