@@ -27,12 +27,12 @@ import legato
 from legato.blueprint import load_blueprint
 from legato.records import JournalEntry, RunRecord
 from legato.runtime.context import seq_key
+from tests.conformance.folder import conformance_folder
 from tests.conformance.gherkin import Feature, Scenario, Step, parse_feature
 from tests.helpers import in_ci, run, running_worker
 from tests.servers import LocalServer
 
-REPO = Path(__file__).resolve().parents[2]
-FEATURES = REPO / ".." / "shared" / "conformance" / "serverless-workflow" / "ctk" / "features"
+FEATURES = conformance_folder() / "ctk" / "features"
 EXPECTED_SCENARIOS = 21
 RUN_TIMEOUT = 30.0
 

@@ -9,14 +9,13 @@ saying the feature is "not supported by Legato" (never with some other complaint
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from legato.blueprint.validation import check_text
+from tests.conformance.folder import conformance_folder
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO.parent / "shared" / "conformance" / "serverless-workflow" / "examples"
+EXAMPLES = conformance_folder() / "examples"
 # The folder holds 67 entries: 66 example documents and a README.
 EXPECTED_EXAMPLES = 66
 
