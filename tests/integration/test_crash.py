@@ -102,7 +102,9 @@ def test_sigkill_mid_run_resumes_without_repeating_completed_steps(tmp_path: Pat
 def test_sigterm_lets_the_step_finish_and_releases_the_run(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'term.db'}"
     effects = tmp_path / "effects.txt"
-    payload = json.dumps({"path": str(effects), "count": 3, "delay": 0.6})
+    # Enough steps that the one in flight at SIGTERM is not the last, even when polling
+    # the CLI is slow (the run must be left unfinished, for another worker).
+    payload = json.dumps({"path": str(effects), "count": 8, "delay": 0.6})
     assert cli(db, "start", f"{APP}:steps", "--input", payload, "--id", "term").returncode == 0
     worker = spawn(db, "worker", "--app", APP)
 
@@ -120,7 +122,7 @@ def test_sigterm_lets_the_step_finish_and_releases_the_run(tmp_path: Path) -> No
     assert lines(effects) == list(range(len(statuses)))  # and nothing else ran
     done = cli(db, "run", f"{APP}:steps", "--input", payload, "--id", "term")
     assert done.returncode == 0, done.stderr
-    assert lines(effects) == [0, 1, 2]
+    assert lines(effects) == list(range(8))
 
 
 def test_worker_cli_and_another_process_share_the_file_without_lock_errors(
