@@ -42,11 +42,6 @@ class Blueprint:
         """The workflow name its runs carry: ``blueprint:<namespace>/<name>``."""
         return workflow_name(self.namespace, self.name)
 
-    @property
-    def title(self) -> str:
-        document = self.document.get("document", {})
-        return str(document.get("title") or self.name)
-
 
 def workflow_name(namespace: str, name: str) -> str:
     return f"{WORKFLOW_PREFIX}{namespace}/{name}"

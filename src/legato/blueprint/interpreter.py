@@ -20,7 +20,6 @@ from typing import Any
 from ..errors import ERROR_TYPES, BlueprintFault
 from ..records import EntryKind
 from ..runtime import commands
-from ..runtime.definitions import Step
 from ..runtime.tasks import require_context
 from .document import Blueprint
 from .durations import parse_duration
@@ -480,9 +479,6 @@ class Interpreter:
                 fault.problem.setdefault("instance", pointer)
             raise
 
-    def interpolate(self, value: Any, data: Any, variables: Mapping[str, Any]) -> Any:
-        return interpolate(value, data, variables)
-
     def evaluate_set(self, value: Any, data: Any, variables: Mapping[str, Any]) -> Any:
         """A ``set`` task's output: its map with expressions evaluated, or one expression."""
         if isinstance(value, str):
@@ -506,18 +502,26 @@ class Interpreter:
             return None
         return max(0.001, scope.deadline - commands.now().timestamp())
 
-    def step(self, pointer: str, fn: Any, timeout: float | None = None) -> Step[Any, Any]:
-        return Step(fn, name=pointer, timeout=timeout)
 
-
-_TASK_KINDS = ("call", "do", "emit", "for", "fork", "listen", "raise", "run", "set")
-_TASK_KINDS_MORE = ("switch", "try", "wait")
+_TASK_KINDS = (
+    "call",
+    "do",
+    "emit",
+    "fork",
+    "listen",
+    "raise",
+    "run",
+    "set",
+    "switch",
+    "try",
+    "wait",
+)
 
 
 def _kind_of(task: Mapping[str, Any]) -> str:
     if "for" in task:
         return "for"
-    for kind in (*_TASK_KINDS, *_TASK_KINDS_MORE):
+    for kind in _TASK_KINDS:
         if kind in task:
             return "composite" if kind == "do" else kind
     return "extension"
