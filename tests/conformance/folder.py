@@ -11,6 +11,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 RELATIVE = Path("shared") / "conformance" / "serverless-workflow"
 
@@ -42,3 +44,16 @@ def conformance_folder() -> Path:
     if origin is not None and (origin.parent / RELATIVE).exists():
         return origin.parent / RELATIVE
     return beside
+
+
+def require(path: Path, what: str) -> None:
+    """Fail, saying where to find it, when ``path`` (part of the folder) is missing.
+
+    Never a skip: a test that cannot read the conformance kit has checked nothing.
+    """
+    if not path.is_dir():
+        pytest.fail(
+            f"{what} not found at {path.resolve()}: put the shared conformance folder beside "
+            "the repository or set LEGATO_CONFORMANCE_DIR",
+            pytrace=False,
+        )

@@ -27,9 +27,9 @@ import legato
 from legato.blueprint import load_blueprint
 from legato.records import JournalEntry, RunRecord
 from legato.runtime.context import seq_key
-from tests.conformance.folder import conformance_folder
+from tests.conformance.folder import conformance_folder, require
 from tests.conformance.gherkin import Feature, Scenario, Step, parse_feature
-from tests.helpers import in_ci, run, running_worker
+from tests.helpers import run, running_worker
 from tests.servers import LocalServer
 
 FEATURES = conformance_folder() / "ctk" / "features"
@@ -54,13 +54,7 @@ def load_scenarios() -> list[tuple[Feature, Scenario]]:
 
 
 def require_features() -> None:
-    """Fail in CI, skip elsewhere, when the conformance folder is not beside the repo."""
-    if FEATURES.is_dir():
-        return
-    message = f"CTK feature files not found at {FEATURES.resolve()}"
-    if in_ci():
-        pytest.fail(f"{message}; CI must provide the shared conformance folder", pytrace=False)
-    pytest.skip(message)
+    require(FEATURES, "CTK feature files")
 
 
 SCENARIOS = load_scenarios()

@@ -8,12 +8,10 @@ saying the feature is "not supported by Legato" (never with some other complaint
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from legato.blueprint.validation import check_text
-from tests.conformance.folder import conformance_folder
+from tests.conformance.folder import conformance_folder, require
 
 EXAMPLES = conformance_folder() / "examples"
 # The folder holds 67 entries: 66 example documents and a README.
@@ -47,13 +45,7 @@ def example_names() -> list[str]:
 
 
 def require_examples() -> None:
-    """Fail in CI, skip elsewhere, when the conformance folder is not beside the repo."""
-    if EXAMPLES.is_dir():
-        return
-    message = f"DSL examples not found at {EXAMPLES}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI must provide the shared conformance folder", pytrace=False)
-    pytest.skip(message)
+    require(EXAMPLES, "DSL examples")
 
 
 def test_every_example_is_accounted_for() -> None:

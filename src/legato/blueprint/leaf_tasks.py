@@ -17,7 +17,7 @@ from ..runtime import commands
 from ..runtime.definitions import Step
 from .bindings import KIND_NAME, KindCall, functions, kinds
 from .durations import parse_duration
-from .expressions import interpolate, strip
+from .expressions import interpolate
 
 if TYPE_CHECKING:
     from .interpreter import Interpreter, Scope
@@ -62,7 +62,7 @@ class LeafTasks:
 
             return await run_process(self, task, pointer, data, scope, variables)
         if "wait" in task:
-            value = _duration(task["wait"], data, variables)
+            value = interpolate(task["wait"], data, variables)
             try:
                 seconds = parse_duration(value)
             except ValueError as exc:
@@ -254,14 +254,6 @@ class LeafTasks:
         if str((exc.error or {}).get("type", "")).endswith("RunTimeout"):
             return BlueprintFault.standard("timeout", 408, f"child run timed out: {exc}")
         return BlueprintFault.standard("runtime", 500, str(exc))
-
-
-def _duration(value: Any, data: Any, variables: dict[str, Any]) -> Any:
-    if isinstance(value, str) and value.strip().startswith("${"):
-        from .expressions import evaluate
-
-        return evaluate(strip(value), data, variables)
-    return value
 
 
 async def _sync(value: Any) -> Any:
