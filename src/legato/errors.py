@@ -19,7 +19,11 @@ Every error Legato raises on purpose derives from :class:`LegatoError`, so one
     ├── BlueprintInvalid          a blueprint document failed validation (all problems)
     ├── BlueprintNotFound         no published blueprint with that name and version
     ├── RunFailed                 awaiting a run's result and the run failed
-    └── LeaseLost                 (internal) this worker no longer owns a run
+    └── StepCancelled             raised by legato.heartbeat() in a step whose run stops
+
+    LeaseLost (a BaseException, like asyncio.CancelledError, outside the tree): raised into
+    workflow code of a run this worker no longer owns, so no ``except Exception`` can
+    swallow it and carry on executing.
 
 Messages say what happened, to what (run id, step, file:line) and what to do.
 """
@@ -197,5 +201,23 @@ class RunFailed(LegatoError):
         self.error = error
 
 
-class LeaseLost(LegatoError):
-    """This worker's lease on a run was taken over; it must stop writing for that run."""
+class StepCancelled(LegatoError):
+    """Raised by :func:`legato.heartbeat` inside a step whose run was cancelled or timed
+    out: the step should stop (let it propagate). ``legato.step_info().cancel_requested``
+    tells the same without raising."""
+
+
+class LeaseLost(BaseException):
+    """This worker no longer owns the run (its lease was taken over, or a write for it
+    failed): from now on every Legato command of that run raises this.
+
+    A ``BaseException`` on purpose: a ``finally:`` or ``except Exception:`` in workflow
+    code must not be able to swallow it and go on to run a cleanup step on a worker that
+    another worker has replaced. Nothing is written, nothing more is executed.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id!r} is no longer owned by this worker: it executes nothing more here"
+        )
+        self.run_id = run_id

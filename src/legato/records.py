@@ -55,6 +55,7 @@ class EntryStatus(enum.StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"  # the run was cancelled while it waited here
+    ABANDONED = "abandoned"  # the workflow itself gave up on this wait or step (a race)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,17 @@ class SignalRecord:
     name: str
     payload: str | None
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """What arrived for a run in a worker's memory: a cancel request, buffered signals
+    (by name) and the ended children it waits for (the parent's entries for them)."""
+
+    run_id: str
+    cancel_requested: bool = False
+    signals: frozenset[str] = frozenset()
+    children: tuple[JournalEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

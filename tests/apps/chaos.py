@@ -78,3 +78,20 @@ async def render_frames(frames: int) -> list[int]:
     here = await local_pid()
     there = await asyncio.gather(*(render(i) for i in range(frames)))
     return [here, *there]
+
+
+@legato.step
+def cleanup(tag: str) -> str:
+    """Logged like every step: a test can tell which process ran the cleanup."""
+    info = legato.step_info()
+    _log("start", info.run_id, info.seq)
+    _log("end", info.run_id, info.seq)
+    return tag
+
+
+@legato.workflow
+async def slow_step_then_cleanup(seconds: float) -> int:
+    try:
+        return await whoami(seconds)
+    finally:
+        await cleanup("finally")

@@ -32,6 +32,7 @@ EXPECTED = {
     "RunStatus",
     "SchemaError",
     "Step",
+    "StepCancelled",
     "StepError",
     "StepInfo",
     "StoreError",

@@ -10,7 +10,7 @@ import pytest
 
 import legato
 from legato.payload import dumps, loads
-from legato.runtime.tasks import task_factory, task_states
+from legato.runtime.tasks import task_states
 from legato.store import open_store
 
 
@@ -97,29 +97,31 @@ def test_step_outside_a_workflow_runs_the_function() -> None:
 
 def test_task_numbering_follows_creation_order_not_completion() -> None:
     from legato.runtime.context import WorkflowContext
+    from legato.runtime.loop import RunLoop
 
     seen: dict[str, str] = {}
+    clock = [0.0]
+    loop = RunLoop(lambda: clock[0], lambda: None, lambda _when: None)  # type: ignore[abstract]
+    ctx = WorkflowContext("r", "w", {}, host=None)  # type: ignore[arg-type]
 
-    async def body() -> None:
-        loop = asyncio.get_running_loop()
-        loop.set_task_factory(task_factory)  # type: ignore[arg-type]
-        ctx = WorkflowContext("r", "w", {}, host=None)  # type: ignore[arg-type]
+    async def leaf(name: str, delay: float) -> None:
+        await asyncio.sleep(delay)  # a timer on the run's loop, on its clock
+        task = asyncio.current_task()
+        assert task is not None
+        seen[name] = task_states[task].prefix
 
-        async def leaf(name: str, delay: float) -> None:
-            await asyncio.sleep(delay)
-            task = asyncio.current_task()
-            assert task is not None
-            seen[name] = task_states[task].prefix
+    async def root() -> None:
+        await asyncio.gather(leaf("slow", 0.02), leaf("fast", 0.0))
+        await asyncio.gather(leaf("third", 0.0))
 
-        async def root() -> None:
-            await asyncio.gather(leaf("slow", 0.02), leaf("fast", 0.0))
-            await asyncio.gather(leaf("third", 0.0))
-
-        task = asyncio.Task(root())
-        ctx.bind_root(task)
-        await task
-
-    asyncio.run(body())
+    task = asyncio.Task(root(), loop=loop)
+    ctx.bind_root(task)
+    for _ in range(100):
+        loop.run_turn()
+        if task.done():
+            break
+        clock[0] += 0.01  # the slow leaf's timer comes due after the fast leaf ended
+    assert task.done() and task.exception() is None
     assert seen == {"slow": "1.", "fast": "2.", "third": "3."}
 
 

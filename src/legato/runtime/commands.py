@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from ..records import EntryKind
-from .context import Condition, WaitResult
 from .definitions import Workflow
 from .host import StepInfo, step_info_var
 from .retry import Retry, seconds
 from .tasks import require_context
+from .waits import Condition, WaitResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -120,7 +120,8 @@ def heartbeat(details: Any = None) -> None:
     recorded (at most once a second) and shown by ``legato runs show``; a later attempt
     of the step reads them from ``legato.step_info().heartbeat_details`` to resume.
     Outside a step (a step function called directly, in a unit test) it does nothing.
-    Callable from the step's thread or coroutine.
+    Callable from the step's thread or coroutine. Raises :class:`legato.StepCancelled`
+    once the run is cancelled or times out, so a long sync step stops at its next beat.
     """
     info = step_info_var.get()
     if info is not None and info.channel is not None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import StepCancelled
 from ..records import JournalEntry, NewRun, SignalRecord
 
 if TYPE_CHECKING:
@@ -37,12 +38,18 @@ class HeartbeatChannel:
         self.min_interval = min_interval
         self.last_beat = time.monotonic()
         self.closed = False
+        self.cancel_requested = False  # the run is stopping: heartbeat() raises
         self._latest: Any = None
         self._scheduled = False
         self._last_write = 0.0
 
     def beat(self, details: Any) -> None:
         self.last_beat = time.monotonic()
+        if self.cancel_requested:  # even once the workflow stopped waiting for it
+            raise StepCancelled(
+                "the run of this step was cancelled or timed out: stop the step (let this "
+                "exception propagate)"
+            )
         if details is not None and not self.closed:
             self.loop.call_soon_threadsafe(self._offer, details)
 
@@ -69,6 +76,10 @@ class HeartbeatChannel:
         """The attempt ended: later beats (from a thread left running) are ignored."""
         self.closed = True
 
+    def request_cancel(self) -> None:
+        """The run stops: the step's next heartbeat raises :class:`StepCancelled`."""
+        self.cancel_requested = True
+
 
 @dataclass(frozen=True, slots=True)
 class StepInfo:
@@ -84,6 +95,14 @@ class StepInfo:
     attempt: int
     heartbeat_details: Any = None
     channel: HeartbeatChannel | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def cancel_requested(self) -> bool:
+        """The run was cancelled or timed out while this attempt runs: stop soon.
+
+        A sync step learns it here or from :func:`legato.heartbeat` raising; an async step
+        is cancelled outright."""
+        return self.channel is not None and self.channel.cancel_requested
 
     @property
     def idempotency_key(self) -> str:
@@ -127,6 +146,9 @@ class RuntimeHost(Protocol):
     async def backoff(self, delay: float) -> None:
         """Wait between attempts of a step."""
 
+    def heartbeat_channel(self, record: Callable[[Any], None]) -> HeartbeatChannel:
+        """A channel for one step attempt's heartbeats, delivered on the worker's loop."""
+
     async def take_signal(
         self,
         waiting: JournalEntry,
@@ -137,6 +159,3 @@ class RuntimeHost(Protocol):
 
     async def start_child(self, entry: JournalEntry, child: NewRun) -> JournalEntry:
         """Create a child run with the parent's entry for it; return the stored entry."""
-
-    def on_blocked(self) -> None:
-        """A wait began, or a step ended while waits exist: the run may be quiescent."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -36,8 +37,8 @@ from ..records import (
 )
 from .context import WorkflowContext
 from .definitions import Step, Workflow, lookup
-from .host import StepInfo
-from .tasks import task_factory
+from .host import HeartbeatChannel, StepInfo
+from .loop import RunLoop
 
 HISTORY_FORMAT = "legato-history/1"
 
@@ -47,8 +48,6 @@ MAX_TURNS = 10_000
 MAX_SECONDS = 30.0
 """Wall-clock seconds a replay may take before it is reported inconclusive."""
 
-_FAST_TURNS = 1_000  # turns polled without sleeping; replayed commands need no time at all
-_POLL_SECONDS = 0.001  # then poll gently, in case the code awaits real time (asyncio.sleep)
 
 Outcome = Literal["completed", "failed", "cancelled", "in_progress"]
 
@@ -266,6 +265,9 @@ class ReplayHost:
     async def backoff(self, delay: float) -> None:
         await self._block_forever()
 
+    def heartbeat_channel(self, record: Callable[[Any], None]) -> HeartbeatChannel:
+        return HeartbeatChannel(asyncio.get_running_loop(), lambda _: None)
+
     async def take_signal(
         self,
         waiting: JournalEntry,
@@ -281,16 +283,11 @@ class ReplayHost:
         result: JournalEntry = await self._block_forever()
         return result
 
-    def on_blocked(self) -> None:
-        pass
-
 
 # -- replaying -----------------------------------------------------------------------------
 def replay(history: History, workflow: Workflow[Any, Any] | None = None) -> ReplayReport:
     """Replay ``history`` on a fresh event loop (for scripts, tests and the CLI)."""
-    with asyncio.Runner() as runner:
-        runner.get_loop().set_task_factory(task_factory)  # type: ignore[arg-type]
-        return runner.run(replay_history(history, workflow))
+    return asyncio.run(replay_history(history, workflow))
 
 
 async def replay_history(
@@ -316,21 +313,7 @@ async def replay_history(
             "process: import the module that defines it (legato replay --app ...) or pass "
             "workflow= explicitly"
         )
-    loop = asyncio.get_running_loop()
-    current = loop.get_task_factory()
-    installed = current is None
-    if installed:
-        loop.set_task_factory(task_factory)  # type: ignore[arg-type]
-    elif current is not task_factory:
-        raise ConfigurationError(
-            "the event loop has a task factory of its own; a replay needs Legato's "
-            "(use legato.testing.replay(), which runs on a fresh loop)"
-        )
-    try:
-        return await _replay(history, wf, max_turns, max_seconds)
-    finally:
-        if installed:
-            loop.set_task_factory(None)
+    return await _replay(history, wf, max_turns, max_seconds)
 
 
 async def _replay(
@@ -338,6 +321,8 @@ async def _replay(
 ) -> ReplayReport:
     run = history.run
     host = ReplayHost(history)
+    # The replay drives the run's loop itself, turn by turn: no requests needed.
+    run_loop = RunLoop(host.now, lambda: None, lambda _when: None)  # type: ignore[abstract]
     ctx = WorkflowContext(
         run_id=run.run_id,
         workflow_name=run.workflow,
@@ -349,6 +334,7 @@ async def _replay(
         deadline=run.deadline_at,
         redrives=run.redrives,
     )
+    run_loop.ctx = ctx
 
     def report(outcome: Outcome, problem: str | None = None) -> ReplayReport:
         checked = len(ctx.visited.intersection(ctx.journal))
@@ -362,37 +348,44 @@ async def _replay(
         return report("failed", _raises_problem(run, wf, exc))
 
     # As a worker runs it, rollback included: the journal has the compensations too.
-    root: asyncio.Task[Any] = asyncio.Task(ctx.run_workflow(wf.fn, args, kwargs))
+    root: asyncio.Task[Any] = asyncio.Task(ctx.run_workflow(wf.fn, args, kwargs), loop=run_loop)
     ctx.bind_root(root)
     try:
-        settled = await _drive(ctx, host, max_turns, max_seconds)
+        settled = await _drive(ctx, run_loop, max_turns, max_seconds)
         return _judge(history, wf, ctx, root, settled, report, max_turns, max_seconds)
     finally:
-        await ctx.teardown()
-        for future in list(host.frontier):
-            future.cancel()
+        alive = ctx.cancel_tasks()
+        for _ in range(MAX_TURNS):
+            if all(task.done() for task in alive):
+                break
+            run_loop.run_turn()
+        for task in alive:
+            if task.done() and not task.cancelled():
+                task.exception()
+        ctx.retrieve_root()
+        run_loop.close()
 
 
 async def _drive(
-    ctx: WorkflowContext, host: ReplayHost, max_turns: int, max_seconds: float
+    ctx: WorkflowContext, run_loop: RunLoop, max_turns: int, max_seconds: float
 ) -> bool:
-    """Let the run go until it settles (True) or hits the safety bound (False)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + max_seconds
-    settled_before = False
-    for turn in range(max_turns):
+    """Let the run go until it settles (True) or cannot (False).
+
+    Settled: nothing is ready on the run's loop and every timer left belongs to a durable
+    wait. The replay clock stands still, so an asyncio timer of the workflow's own
+    (``asyncio.sleep``) would never fire: the replay cannot tell where the run stands.
+    """
+    deadline = time.monotonic() + max_seconds
+    for _ in range(max_turns):
+        run_loop.run_turn()
         if ctx.nondeterminism is not None:
             return True
-        # Settled on two turns in a row: a task that just ended has callbacks (a gather
-        # awaiting it) that run one turn later, and would move the run again.
-        settled = ctx.tasks_parked(host.frontier)
-        if settled and settled_before:
-            return True
-        settled_before = settled
-        if loop.time() > deadline:
+        if not run_loop.has_ready():
+            return run_loop.only_durable_timers()
+        if time.monotonic() > deadline:
             return False
-        await asyncio.sleep(0 if turn < _FAST_TURNS else _POLL_SECONDS)
-    return ctx.nondeterminism is not None or ctx.tasks_parked(host.frontier)
+        await asyncio.sleep(0)
+    return False
 
 
 def _judge(

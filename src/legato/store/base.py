@@ -29,6 +29,7 @@ from ..records import (
     RunStatus,
     SignalRecord,
     Suspension,
+    Wakeup,
     WorkerRecord,
 )
 
@@ -61,6 +62,19 @@ class Store(Protocol):
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from any thread) after this process commits new runnable work."""
+
+    def add_run_listener(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(run_id)`` (from any thread) when a signal, a cancel request or a
+        child's end is committed for that run, by this process or (PostgreSQL) any other."""
+
+    async def resident_wakeups(
+        self,
+        run_ids: Sequence[str],
+        signal_runs: Sequence[str],
+        child_waits: Sequence[tuple[str, str]],
+    ) -> list[Wakeup]:
+        """What arrived for runs held in memory: cancel requests (of ``run_ids``), buffered
+        signals (of ``signal_runs``) and ended children at ``(run_id, seq)``. A read."""
 
     # -- runs, for clients -------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float) -> tuple[RunRecord, bool]:

@@ -22,6 +22,7 @@ from ..records import (
     RunRecord,
     RunStatus,
     SignalRecord,
+    Wakeup,
     WorkerRecord,
     semver_key,
 )
@@ -247,3 +248,24 @@ def event_from_row(row: Row) -> EventRecord:
     return EventRecord(
         id=row["id"], published_at=row["published_at"], envelope=json.loads(row["envelope"])
     )
+
+
+def wakeups_of(
+    run_ids: Sequence[str],
+    cancels: set[str],
+    signals: dict[str, set[str]],
+    children: dict[str, list[JournalEntry]],
+) -> list[Wakeup]:
+    """One :class:`Wakeup` per run that has anything waiting for it."""
+    found = []
+    for run_id in dict.fromkeys([*run_ids, *signals, *children]):
+        if run_id in cancels or run_id in signals or run_id in children:
+            found.append(
+                Wakeup(
+                    run_id,
+                    run_id in cancels,
+                    frozenset(signals.get(run_id, ())),
+                    tuple(children.get(run_id, ())),
+                )
+            )
+    return found

@@ -1,219 +1,140 @@
-"""One run in a worker's memory: the host side of the runtime context.
+"""One run in a worker's memory: driving it to one of its ends.
 
-A :class:`RunExecution` replays the run's workflow function against its journal, runs the
-steps that are new, and ends in exactly one of four ways:
+A :class:`RunExecution` replays the run's workflow function against its journal on the
+run's own loop (see ``run_host.py`` for the bridge to the worker's loop), runs the steps
+that are new, and ends in exactly one of these ways:
 
 * ``finished``: the workflow returned or raised; the run is completed, failed or cancelled;
-* ``suspended``: every task of the run waits on a timer, signal or child and no step is in
-  flight; the run is written back as waiting and leaves memory;
+* ``suspend``: the run is idle (its loop has nothing ready, no operation is pending, and
+  every timer left is a durable wait's) and waits durably: it is written back as waiting
+  and leaves memory, at once or after the worker's ``evict_after`` seconds of idleness;
+* ``stuck``: the run is idle but waits on nothing Legato can end (an ``asyncio.Event``
+  nobody sets): it is parked with a message saying where it waits;
 * ``parked``: the code no longer matches the journal (non-determinism);
-* ``lost``: the lease was taken over, or the worker stops; nothing more is written.
+* ``lost`` / ``error``: the lease was taken over, or a store call failed; nothing more of
+  the run executes here;
+* ``release``: the worker stops gracefully (or the run was paused) once no step is in
+  flight.
+
+While the run is in memory, what it waits for reaches it here: timers fire on its loop,
+and the worker hands it signals, child results and cancel requests (:meth:`wake`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import functools
 import json
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+import os
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ChildRunError, PayloadError, StepError, StepTimeout
+from ..errors import ChildRunError, NonDeterminismError, PayloadError, StepError
 from ..payload import dumps
-from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, SignalRecord
-from ..runtime.context import TIMEOUT, WorkflowContext
-from ..runtime.definitions import Step, Workflow, lookup
+from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, Wakeup
+from ..runtime.context import TIMEOUT
+from ..runtime.definitions import Workflow, lookup
 from ..runtime.diagnostics import describe_error
-from ..runtime.host import StepInfo, step_info_var
-from ..store.base import Lease
-from .isolation import run_in_child_process
-from .services import current_store
+from .run_host import RunHost
 
 if TYPE_CHECKING:
     from .worker import Worker
 
 log = logging.getLogger(__name__)
 
+UNWIND_TURNS = 1_000
+"""Loop turns a run's tasks get to unwind when it leaves memory, before they are dropped."""
 
-class RunExecution:
-    """Drives one claimed run; implements :class:`legato.runtime.context.RuntimeHost`."""
+
+class RunExecution(RunHost):
+    """Drives one claimed run. See the module docstring."""
 
     def __init__(self, worker: Worker, claimed: ClaimedRun) -> None:
-        self.worker = worker
-        self.run = claimed.run
-        self.lease = Lease(claimed.run.run_id, worker.worker_id, claimed.run.lease_epoch)
-        # Signals buffered when the run was claimed. While this worker holds the lease
-        # nobody else consumes them, so waits can take them without a round trip.
-        self.buffered = list(claimed.signals)
-        self.ctx = WorkflowContext(
-            run_id=claimed.run.run_id,
-            workflow_name=claimed.run.workflow,
-            journal=claimed.journal,
-            host=self,
-            cancel_requested=claimed.run.cancel_requested,
-            deadline=claimed.run.deadline_at,
-            redrives=claimed.run.redrives,
-        )
-        self._outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._checking = False
-        self._confirming = False
+        super().__init__(worker, claimed)
+        self._outcome: asyncio.Future[str] = self.loop.create_future()
         self.stopping = False
+        self._idle_token = 0
+        self._deadline_timer: asyncio.TimerHandle | None = None
 
-    @property
-    def run_id(self) -> str:
-        return self.run.run_id
-
-    # -- RuntimeHost ---------------------------------------------------------------------
-    def now(self) -> float:
-        return self.worker.clock.now()
-
-    async def _io(self, start: Callable[[], Awaitable[Any]]) -> Any:
-        """Await store I/O, counted as in-flight work so the run is not seen as idle."""
-        if self.worker.killed:
-            raise asyncio.CancelledError("worker killed")
-        self.ctx.inflight += 1
-        try:
-            return await start()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # A store failure is not the workflow's fault: never let it reach workflow code
-            # (it could fail the run). Leave memory; the run is retried from its journal.
-            log.error("run %s: store call failed (%s); releasing the run", self.run_id, exc)
-            self._decide("error")
-            raise asyncio.CancelledError("store call failed") from exc
-        finally:
-            self.ctx.inflight -= 1
-            self.on_blocked()
-
-    async def persist(self, entries: Sequence[JournalEntry]) -> None:
-        if not await self._io(lambda: self.worker.store.record(self.lease, entries)):
-            self._decide("lost")
-            raise asyncio.CancelledError("lease lost")
-
-    def persist_nowait(self, entries: Sequence[JournalEntry]) -> None:
-        if not self.worker.killed:
-            self.worker.store.record_nowait(self.lease, entries, self._write_failed)
-
-    def persist_later(self, entries: Sequence[JournalEntry], delay: float) -> asyncio.TimerHandle:
-        return asyncio.get_running_loop().call_later(delay, self.persist_nowait, entries)
-
-    def _write_failed(self, exc: BaseException | None) -> None:
-        """A queued write was fenced (None) or failed: this copy of the run must stop."""
-        if exc is not None:
-            log.error("run %s: a queued write failed (%s); releasing the run", self.run_id, exc)
-            self._decide("error")
-        else:
-            self._decide("lost")
-
-    async def execute_step(
-        self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], info: StepInfo
-    ) -> Any:
-        if self.worker.killed:
-            raise asyncio.CancelledError("worker killed")
-        context = contextvars.copy_context()
-        context.run(step_info_var.set, info)
-        context.run(current_store.set, self.worker.store)
-        pending: asyncio.Future[Any]
-        if step.is_async:
-            # Created directly, not via loop.create_task, so the workflow's task numbering
-            # (see runtime.context.task_factory) never counts step bodies.
-            coro: Any = step.fn(*args, **kwargs)
-            pending = asyncio.Task(coro, context=context)
-        elif step.kill_on_timeout:
-            # A Task of its own (not loop.create_task): it must not count as a workflow task.
-            child = run_in_child_process(step.fn, args, kwargs)
-            pending = asyncio.Task(child, context=context)
-        else:
-            call = functools.partial(context.run, step.fn, *args, **kwargs)
-            pending = asyncio.get_running_loop().run_in_executor(self.worker.pool, call)
-        return await watch_attempt(pending, step, info)
-
-    async def backoff(self, delay: float) -> None:
-        await self._io(lambda: asyncio.sleep(delay))
-
-    async def take_signal(
-        self,
-        waiting: JournalEntry,
-        names: Sequence[str],
-        on_signal: Callable[[SignalRecord], JournalEntry],
-    ) -> SignalRecord | None:
-        known = next((sig for sig in self.buffered if sig.name in names), None)
-        if known is not None:
-            # The oldest matching signal, as the store would pick it. Its consumption is
-            # queued with the run's next write: if that is lost in a crash, the replay
-            # takes the same signal again, so nothing depends on waiting for it here.
-            self.buffered.remove(known)
-            if not self.worker.killed:
-                self.worker.store.consume_signal_nowait(
-                    self.lease, known, on_signal(known), self._write_failed
-                )
-            return known
-        held, signal = await self._io(
-            lambda: self.worker.store.take_signal(self.lease, waiting, names, on_signal)
-        )
-        if not held:
-            self._decide("lost")
-            raise asyncio.CancelledError("lease lost")
-        return signal  # type: ignore[no-any-return]
-
-    async def start_child(self, entry: JournalEntry, child: NewRun) -> JournalEntry:
-        stored = await self._io(
-            lambda: self.worker.store.start_child(self.lease, entry, child, self.now())
-        )
-        if stored is None:
-            self._decide("lost")
-            raise asyncio.CancelledError("lease lost")
-        return stored  # type: ignore[no-any-return]
-
-    def on_blocked(self) -> None:
-        if self.stopping:
-            if self.ctx.inflight == 0:
-                self._decide("release")
-            return
-        if not self._checking and not self._outcome.done() and self.ctx.waits:
-            self._checking = True
-            asyncio.get_running_loop().call_soon(self._check_idle)
-
-    def _check_idle(self) -> None:
-        """Suspend the run if every task waits durably, on two loop turns in a row.
-
-        One turn is not enough: a task that just ended has its done-callbacks (say, the
-        gather awaiting it) scheduled but not run yet, so for one turn the run can look
-        idle while it is about to move.
-        """
-        if self._outcome.done() or not self.ctx.is_idle():
-            self._checking = False
-            self._confirming = False
-            return
-        if not self._confirming:
-            self._confirming = True
-            asyncio.get_running_loop().call_soon(self._check_idle)
-            return
-        self._checking = False
-        self._confirming = False
-        self._decide("suspend")
-
-    # -- driving the run -----------------------------------------------------------------
-    def _decide(self, outcome: str) -> None:
+    # -- the run's ends ------------------------------------------------------------------
+    def decide(self, outcome: str) -> None:
         if not self._outcome.done():
             self._outcome.set_result(outcome)
-
-    def lose(self) -> None:
-        """The lease is gone (or the worker is killed): stop without writing."""
-        self._decide("lost")
 
     def stop(self) -> None:
         """Graceful stop: in-flight steps finish and are recorded; then the run is released."""
         self.stopping = True
         self.ctx.evicting = True  # the next command of any task raises instead of running
-        if self.ctx.inflight == 0:
-            self._decide("release")
+        if self.pending == 0:
+            self.decide("release")
 
+    def after_turn(self) -> None:
+        """After the run's loop ran: is the run done with this worker for now?"""
+        if self._outcome.done():
+            return
+        if self.stopping:
+            if self.pending == 0:
+                self.decide("release")
+            return
+        root = self.ctx.root()
+        if root is None or root.done():
+            return  # finishing (the root's done-callback decides)
+        if self.pending or self.run_loop.has_ready() or not self.run_loop.only_durable_timers():
+            return
+        if not self.ctx.waits:
+            self.decide("stuck")
+            return
+        delay = self.worker.evict_after
+        if delay <= 0:
+            self.decide("suspend")
+            return
+        self._idle_token += 1
+        token = self._idle_token
+        self.loop.call_later(delay, self._still_idle, token)
+
+    def _still_idle(self, token: int) -> None:
+        """Evict after ``evict_after`` seconds if nothing of the run ran since."""
+        quiet = not self.run_loop.has_ready() and self.pending == 0
+        if token == self._idle_token and not self._outcome.done() and quiet:
+            self.decide("suspend")
+
+    def _turn(self) -> None:
+        self._idle_token += 1  # activity: a pending idle eviction is off
+        super()._turn()
+
+    # -- what reaches a run in memory ------------------------------------------------------
+    def wake(self, wakeup: Wakeup) -> None:
+        """Signals, ended children or a cancel request arrived for this run."""
+        if self._outcome.done() or self.ctx.lost:
+            return
+        if wakeup.cancel_requested and not self.ctx.cancel_requested:
+            self.request_stop()
+        for wait in list(self.ctx.waits.values()):
+            if wait.signals and wakeup.signals.intersection(wait.signals):
+                wait.wake()
+            elif wait.child:
+                entry = next((e for e in wakeup.children if e.seq == wait.seq), None)
+                if entry is not None:
+                    wait.wake(entry)
+
+    def request_stop(self) -> None:
+        """A cancel was requested (or the run's deadline passed): deliver it now."""
+        self.ctx.cancel_requested = True
+        self._deliver_stop()
+
+    def _deliver_stop(self) -> None:
+        if self.ctx.stop_pending():
+            self.cancel_steps()
+            self.ctx.wake_all()
+
+    def wanted(self) -> tuple[bool, list[tuple[str, str]]]:
+        """(waits for signals, the child positions it waits on), for the resident check."""
+        signals = any(w.signals for w in self.ctx.waits.values())
+        children = [(self.run_id, seq) for seq, w in self.ctx.waits.items() if w.child]
+        return signals, children
+
+    # -- driving the run -----------------------------------------------------------------
     async def execute(self) -> None:
         try:
             await self._execute()
@@ -223,6 +144,9 @@ class RunExecution:
                 with contextlib.suppress(Exception):
                     await self.worker.store.release_run(self.lease, self.now())
         finally:
+            if self._deadline_timer is not None:
+                self._deadline_timer.cancel()
+            self.run_loop.close()
             self.worker.forget(self)
 
     async def _execute(self) -> None:
@@ -244,35 +168,81 @@ class RunExecution:
             await self._end(RunStatus.FAILED, error=describe_error(exc))
             return
 
-        root = asyncio.Task(self.ctx.run_workflow(wf.fn, args, kwargs))
+        root = asyncio.Task(self.ctx.run_workflow(wf.fn, args, kwargs), loop=self.run_loop)
         self.ctx.bind_root(root)
-        root.add_done_callback(lambda _: self._decide("finished"))
+        root.add_done_callback(lambda _: self.decide("finished"))
+        if self.ctx.deadline is not None and not self.ctx.cancel_delivered:
+            self.run_loop.durable_timer(self.ctx.deadline, self._deliver_stop)
         outcome = await self._outcome
-        if outcome != "lost" and self.stopping and not self._really_ended(root):
-            await self.ctx.teardown()
-            if not self.worker.killed:
-                await store.release_run(self.lease, self.now())
-            return
-        if outcome == "error":
-            await self.ctx.teardown()
-            with contextlib.suppress(Exception):
-                await store.release_run(self.lease, self.now())
-            return
-        if outcome == "lost":
-            await self.ctx.teardown()
-            if not self.worker.killed:
+        if outcome in ("lost", "error"):
+            await self._unwind()
+            if outcome == "lost" and not self.worker.killed:
                 log.warning("run %s: lease lost; another worker owns it now", self.run_id)
+            if outcome == "error" and not self.worker.killed:
+                with contextlib.suppress(Exception):
+                    await store.release_run(self.lease, self.now())
+            return
+        if self.stopping and not self._really_ended(root):
+            await self._unwind()
+            if not self.worker.killed:
+                await store.release_run(self.lease, self.now())
             return
         if outcome == "suspend":
-            suspension = self.ctx.suspension()  # before teardown empties the waits
-            await self.ctx.teardown()
+            suspension = self.ctx.suspension()  # before unwinding empties the waits
+            await self._unwind()
             if self.ctx.nondeterminism is not None:
                 await self._park()
                 return
-            await store.suspend_run(self.lease, suspension, self.now())
+            if not self.worker.killed:
+                await store.suspend_run(self.lease, suspension, self.now())
             return
-        await self.ctx.teardown()  # other tasks of the run, if the workflow left any
+        if outcome == "stuck":
+            message = self._stuck_message()
+            await self._unwind()
+            await self._end(RunStatus.PARKED, error=_error("WorkflowStuck", message))
+            return
+        await self._unwind()  # other tasks of the run, if the workflow left any
         await self._finish(wf, root)
+
+    async def _unwind(self) -> None:
+        """Cancel the run's tasks and let them unwind on its loop (commands now raise)."""
+        alive = self.ctx.cancel_tasks()
+        for _ in range(UNWIND_TURNS):
+            if all(task.done() for task in alive):
+                break
+            self.run_loop.run_turn()
+            if not self.run_loop.has_ready():
+                await asyncio.sleep(0)  # cancelled operations land on the worker's loop
+        else:
+            log.warning("run %s: some of its tasks would not stop; dropped", self.run_id)
+        for task in alive:
+            if task.done() and not task.cancelled():
+                task.exception()
+        self.ctx.retrieve_root()
+
+    def _stuck_message(self) -> str:
+        """Where the run's tasks wait, for a run that waits on nothing Legato can end."""
+        places = []
+        for task in list(self.ctx.tasks):
+            if task.done():
+                continue
+            frames = _suspended_frames(task)  # outermost first, down to where it waits
+            if frames:
+                inner = frames[-1]
+                place = f"{inner.f_code.co_qualname} ({inner.f_code.co_filename}:{inner.f_lineno})"
+                user = [f for f in frames if _is_user_code(f.f_code.co_filename)]
+                if user and user[-1] is not inner:
+                    place += f" awaited at {user[-1].f_code.co_filename}:{user[-1].f_lineno}"
+                places.append(place)
+        where = "; ".join(places) or "unknown"
+        return (
+            f"run {self.run_id} ({self.run.workflow}) waits on something Legato cannot end: "
+            f"no step, timer, signal or child is pending, so it would wait for ever. Its tasks "
+            f"wait at: {where}. An asyncio.Event, Queue, Lock or Future inside a workflow is "
+            "only set by the workflow's own tasks; to wait for the outside world use "
+            "legato.wait_for_signal, legato.sleep or legato.wait_any. Fix the code, then "
+            "`legato runs retry` the run."
+        )
 
     def _really_ended(self, root: asyncio.Task[Any]) -> bool:
         """The workflow itself returned or raised (not cut short by eviction)."""
@@ -366,7 +336,7 @@ class RunExecution:
     async def _end(
         self, status: RunStatus, output: str | None = None, error: str | None = None
     ) -> None:
-        if self.worker.killed:
+        if self.worker.killed or self.ctx.lost:
             return
         store = self.worker.store
         if status is RunStatus.FAILED:
@@ -407,54 +377,36 @@ def _with_origin(error: str, exc: BaseException) -> str:
     return error
 
 
+def _suspended_frames(task: asyncio.Task[Any]) -> list[FrameType]:
+    """The frames of a suspended task, following what each coroutine awaits."""
+    frames: list[FrameType] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(frames) < 100:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return frames
+
+
+def _is_user_code(filename: str) -> bool:
+    """Not asyncio's, not Legato's: where the workflow's author can look."""
+    return not filename.startswith((_ASYNCIO_DIR, _LEGATO_DIR))
+
+
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
+_LEGATO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _error(kind: str, message: str) -> str:
     return json.dumps({"type": kind, "message": message})
 
 
-def _nondeterminism(run_id: str, workflow: str, entry: JournalEntry) -> Any:
-    from ..errors import NonDeterminismError
-
+def _nondeterminism(run_id: str, workflow: str, entry: JournalEntry) -> NonDeterminismError:
     return NonDeterminismError(
         f"run {run_id} ({workflow}): the journal has {entry.kind.value} {entry.name!r} at "
         f"position {entry.seq}, which the code no longer reaches. The workflow code changed "
         "under a running workflow: deploy code that matches, or guard the change with "
         "legato.patched(...). The run is parked until then."
     )
-
-
-async def watch_attempt(pending: asyncio.Future[Any], step: Step[Any, Any], info: StepInfo) -> Any:
-    """Await one attempt, failing it with StepTimeout past its timeout or heartbeat timeout.
-
-    A sync step's thread cannot be stopped: it is left to finish, its result ignored.
-    """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    channel = info.channel
-    while True:
-        waits = []
-        if step.timeout is not None:
-            waits.append(started + step.timeout - loop.time())
-        if step.heartbeat_timeout is not None and channel is not None:
-            quiet = time.monotonic() - channel.last_beat
-            waits.append(step.heartbeat_timeout - quiet)
-        if not waits:
-            return await pending
-        wait = min(waits)
-        if wait > 0:
-            done, _ = await asyncio.wait({pending}, timeout=wait)
-            if done:
-                return pending.result()
-            continue  # woke at a deadline: look again (a heartbeat may have moved it)
-        pending.cancel()
-        # Let a cancelled coroutine (or a killed step process) wind down before moving on,
-        # but never wait long for a step that ignores its cancellation.
-        await asyncio.wait({pending}, timeout=5)
-        if step.timeout is not None and loop.time() >= started + step.timeout:
-            raise StepTimeout(
-                f"step {step.name!r} (attempt {info.attempt}) did not finish within "
-                f"{step.timeout:g}s"
-            )
-        raise StepTimeout(
-            f"step {step.name!r} (attempt {info.attempt}) sent no heartbeat for "
-            f"{step.heartbeat_timeout:g}s"
-        )

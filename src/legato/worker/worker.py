@@ -27,7 +27,6 @@ from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ..records import WorkerRecord
 from ..runtime.definitions import Workflow, family_patterns, registered
-from ..runtime.tasks import task_factory
 from ..store import DEFAULT_URL, Store, open_store
 from .execution import RunExecution
 
@@ -35,6 +34,9 @@ log = logging.getLogger(__name__)
 
 RELOOK_SECONDS = 1.0
 """An idle worker claims at least this often, whatever it has heard."""
+
+RESIDENT_POLL_SECONDS = 0.05
+"""How often other processes' commits are looked for while a run in memory waits."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -65,9 +67,12 @@ class Worker:
         step_threads: int = 32,
         clock: Clock | None = None,
         queues: Iterable[str] = ("default",),
+        evict_after: float = 0.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if evict_after < 0:
+            raise ValueError("evict_after must be 0 (evict at once) or more seconds")
         self.store: Store = open_store(db) if isinstance(db, str) else db
         self._owns_store = isinstance(db, str)
         self.workflows = {wf.name: wf for wf in workflows}
@@ -77,6 +82,7 @@ class Worker:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
+        self.evict_after = evict_after
         self.clock: Clock = clock or SystemClock()
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -91,18 +97,21 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.runs_claimed = 0
         self._last_claim = 0.0
+        self._touched: set[str] = set()  # runs in memory something arrived for
+        self._check_all = False  # another process committed: look at every run in memory
+        self._checking = False
 
     # -- lifecycle -----------------------------------------------------------------------
     async def run(self) -> None:
         """Serve until stopped. Opens (and closes) the store if it was given as a URL."""
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._install_task_factory(loop)
         self._wake = asyncio.Event()
         if self._owns_store:
             await self.store.open()
         self.store.add_listener(self.wake)
-        self.clock.on_jump(self.wake)
+        self.store.add_run_listener(self.touched)
+        self.clock.on_jump(self._clock_jumped)
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
             await self._register()
@@ -121,16 +130,6 @@ class Worker:
                 await heartbeat
             await self._shutdown()
 
-    def _install_task_factory(self, loop: asyncio.AbstractEventLoop) -> None:
-        current = loop.get_task_factory()
-        if current is None:
-            loop.set_task_factory(task_factory)  # type: ignore[arg-type]
-        elif current is not task_factory:
-            raise StoreError(
-                "the event loop already has a task factory; Legato's worker needs its own "
-                "(run the worker on a loop without a custom task factory)"
-            )
-
     def wake(self) -> None:
         """Look for work now (thread-safe)."""
         loop, event = self._loop, self._wake
@@ -143,6 +142,79 @@ class Worker:
         except RuntimeError:
             pass
         loop.call_soon_threadsafe(event.set)
+
+    def _clock_jumped(self) -> None:
+        self.wake()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._timers_jumped)
+
+    def _timers_jumped(self) -> None:
+        for execution in list(self.executions.values()):
+            execution.clock_jumped()
+
+    def touched(self, run_id: str) -> None:
+        """A signal, cancel request or child's end was committed for ``run_id`` (any
+        thread): if the run is in this worker's memory, it is woken with it."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            if asyncio.get_running_loop() is loop:
+                self._touch(run_id)
+                return
+        except RuntimeError:
+            pass
+        loop.call_soon_threadsafe(self._touch, run_id)
+
+    def _touch(self, run_id: str) -> None:
+        if run_id in self.executions:
+            self._touched.add(run_id)
+            self._start_check()
+
+    def _start_check(self) -> None:
+        if not self._checking and (self._touched or self._check_all) and self.executions:
+            self._checking = True
+            task = asyncio.get_running_loop().create_task(self._check_resident())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _check_resident(self) -> None:
+        """Look once for what arrived for runs in memory, and hand it to them.
+
+        One read for all of them: cancel requests, buffered signals of runs that wait for
+        signals, and the ends of the children they wait on. Repeated while more arrives.
+        """
+        try:
+            while (self._touched or self._check_all) and not self._stopping:
+                if self._check_all:
+                    ids = list(self.executions)
+                else:
+                    ids = [r for r in self._touched if r in self.executions]
+                self._touched.clear()
+                self._check_all = False
+                signal_runs: list[str] = []
+                child_waits: list[tuple[str, str]] = []
+                for run_id in ids:
+                    signals, children = self.executions[run_id].wanted()
+                    if signals:
+                        signal_runs.append(run_id)
+                    child_waits.extend(children)
+                if not ids:
+                    continue
+                try:
+                    found = await self.store.resident_wakeups(ids, signal_runs, child_waits)
+                except StoreError as exc:
+                    log.warning("worker %s: cannot look for wake-ups (%s)", self.worker_id, exc)
+                    await asyncio.sleep(self.poll_interval)
+                    self._check_all = True
+                    continue
+                for wakeup in found:
+                    execution = self.executions.get(wakeup.run_id)
+                    if execution is not None:
+                        execution.wake(wakeup)
+        finally:
+            self._checking = False
 
     def stop(self) -> None:
         """Graceful stop: claim nothing more, let in-flight steps finish, release runs."""
@@ -196,16 +268,25 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
         if self._stopping:
             return False
+        changed = await self.store.data_changed()
+        if changed and self.executions:
+            # Another process may have signalled or cancelled a run held here: PostgreSQL
+            # says which run it was (touched), SQLite only that something changed.
+            self._check_all = True
+            self._start_check()
         return (
             self._wake.is_set()
             or timeout < self.poll_interval
-            or await self.store.data_changed()
+            or changed
             # A queue's rate window may have moved on with nobody committing anything:
             # look again now and then even when nothing seems to have changed.
             or time.monotonic() - self._last_claim >= RELOOK_SECONDS
         )
 
     async def _idle_timeout(self) -> float:
+        if any(e.ctx.waits for e in self.executions.values()):
+            # A run in memory waits: what another process sends it is seen within this.
+            return min(self.poll_interval, RESIDENT_POLL_SECONDS)
         if len(self.executions) >= self.concurrency:
             return self.poll_interval
         timer, lease = await self.store.next_wake_at()
@@ -302,8 +383,8 @@ class Worker:
             if held is None or held.epoch != execution.lease.epoch:
                 execution.lose()
                 continue
-            if held.cancel_requested:
-                execution.ctx.cancel_requested = True
+            if held.cancel_requested and not execution.ctx.cancel_requested:
+                execution.request_stop()
             if held.paused and not execution.stopping:
                 log.info("run %s paused: stopping after its in-flight steps", run_id)
                 execution.stop()  # released; paused runs are not claimed until resumed

@@ -308,3 +308,18 @@ DELETE FROM event_listeners WHERE run_id = %(run_id)s;
 
 -- name: listening_runs
 SELECT run_id FROM event_listeners ORDER BY since, run_id;
+
+-- name: resident_cancels
+SELECT run_id FROM runs WHERE cancel_requested AND run_id = ANY(%(run_ids)s);
+
+-- name: resident_signals
+SELECT DISTINCT run_id, name FROM signals
+WHERE consumed_seq IS NULL AND run_id = ANY(%(run_ids)s);
+
+-- name: resident_children
+SELECT * FROM journal
+WHERE status != 'waiting' AND child_run_id IS NOT NULL
+  AND (run_id, seq) IN (SELECT * FROM unnest(%(runs)s::text[], %(seqs)s::text[]));
+
+-- name: notify_run
+SELECT pg_notify(%(channel)s, %(payload)s);

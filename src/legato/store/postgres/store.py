@@ -44,6 +44,7 @@ from ...records import (
     RunStatus,
     SignalRecord,
     Suspension,
+    Wakeup,
     WorkerRecord,
 )
 from ..base import Lease
@@ -71,6 +72,7 @@ from ..rows import (
     run_from_row,
     signal_from_row,
     sorted_blueprints,
+    wakeups_of,
     worker_from_row,
 )
 from .schema import migrate
@@ -104,6 +106,10 @@ def parse_postgres_url(url: str) -> tuple[str, str]:
     return conninfo, schema
 
 
+_RUN_PREFIX = "run:"
+"""NOTIFY payloads that name a run something arrived for (others mean "look for work")."""
+
+
 class PostgresStore:
     """The multi-host store. See the module docstring."""
 
@@ -116,6 +122,7 @@ class PostgresStore:
         self._writer: GroupWriter | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._run_listeners: list[Callable[[str], None]] = []
         self._changed = True
         self._listening = False
 
@@ -195,6 +202,38 @@ class PostgresStore:
         for callback in self._listeners:
             callback()
 
+    def add_run_listener(self, callback: Callable[[str], None]) -> None:
+        self._run_listeners.append(callback)
+
+    def _notify_run_local(self, run_id: str) -> None:
+        for callback in self._run_listeners:
+            callback(run_id)
+
+    async def _notify_run(self, conn: Conn, run_id: str) -> None:
+        """Tell every process that something arrived for ``run_id`` (at commit)."""
+        payload = {"channel": self._channel, "payload": _RUN_PREFIX + run_id}
+        await conn.execute(Q["notify_run"], payload)
+
+    async def resident_wakeups(
+        self,
+        run_ids: Sequence[str],
+        signal_runs: Sequence[str],
+        child_waits: Sequence[tuple[str, str]],
+    ) -> list[Wakeup]:
+        rows = await self._read(Q["resident_cancels"], {"run_ids": list(run_ids)})
+        cancels = {r["run_id"] for r in rows}
+        signals: dict[str, set[str]] = {}
+        if signal_runs:
+            for r in await self._read(Q["resident_signals"], {"run_ids": list(signal_runs)}):
+                signals.setdefault(r["run_id"], set()).add(r["name"])
+        children: dict[str, list[JournalEntry]] = {}
+        if child_waits:
+            params = {"runs": [r for r, _ in child_waits], "seqs": [s for _, s in child_waits]}
+            for r in await self._read(Q["resident_children"], params):
+                entry = entry_from_row(r)
+                children.setdefault(entry.run_id, []).append(entry)
+        return wakeups_of(run_ids, cancels, signals, children)
+
     async def _listen_loop(self) -> None:
         """LISTEN for other processes' commits; reconnect if the connection drops."""
         delay = 0.1
@@ -207,7 +246,10 @@ class PostgresStore:
                     self._changed = True  # anything may have happened while deaf
                     self._notify_local()
                     delay = 0.1
-                    async for _ in conn.notifies():
+                    async for note in conn.notifies():
+                        if note.payload.startswith(_RUN_PREFIX):
+                            self._notify_run_local(note.payload[len(_RUN_PREFIX) :])
+                            continue
                         self._changed = True
                         self._notify_local()
                 finally:
@@ -311,6 +353,8 @@ class PostgresStore:
             cur = await conn.execute(Q["wake_for_signal"], params)
             if cur.rowcount:
                 await self._notify(conn)
+            else:  # the run may be in a worker's memory, waiting
+                await self._notify_run(conn, run_id)
             return cur.rowcount > 0
 
         if await self._write(op):
@@ -323,6 +367,7 @@ class PostgresStore:
             if row is None:
                 raise RunNotFound(run_id)
             await self._notify(conn)
+            await self._notify_run(conn, run_id)
             return run_from_row(row)
 
         record = await self._write(op)
@@ -619,6 +664,8 @@ class PostgresStore:
                 )
                 cur = await conn.execute(Q["wake_run"], parent | {"now": now})
                 woke = cur.rowcount > 0
+                if not woke:  # the parent may be in a worker's memory, waiting
+                    await self._notify_run(conn, row["parent_run_id"])
             return True, woke
 
         held, woke = await self._write(op)

@@ -75,9 +75,11 @@ class GroupWriter:
                 except StoreError as exc:
                     conn = None
                     self._fail(batch, exc)
+                    del batch, item
                     await asyncio.sleep(0.2)
                     continue
             conn = await self._run_batch(conn, batch)
+            del batch, item  # an idle writer must not keep the last ops (and their runs) alive
             if stop:
                 break
         if conn is not None:

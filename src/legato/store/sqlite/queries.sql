@@ -287,3 +287,17 @@ DELETE FROM event_listeners WHERE run_id = :run_id;
 
 -- name: listening_runs
 SELECT run_id FROM event_listeners ORDER BY since, run_id;
+
+-- name: resident_cancels
+SELECT run_id FROM runs
+WHERE cancel_requested = 1 AND run_id IN (SELECT value FROM json_each(:run_ids));
+
+-- name: resident_signals
+SELECT DISTINCT run_id, name FROM signals
+WHERE consumed_seq IS NULL AND run_id IN (SELECT value FROM json_each(:run_ids));
+
+-- name: resident_children
+SELECT * FROM journal
+WHERE status != 'waiting' AND child_run_id IS NOT NULL
+  AND (run_id, seq) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                        FROM json_each(:pairs));

@@ -32,6 +32,7 @@ from ...records import (
     RunStatus,
     SignalRecord,
     Suspension,
+    Wakeup,
     WorkerRecord,
 )
 from ..base import Lease
@@ -60,6 +61,7 @@ from ..rows import (
     run_from_row,
     signal_from_row,
     sorted_blueprints,
+    wakeups_of,
     worker_from_row,
 )
 from ..sqlfiles import split_statements
@@ -98,6 +100,7 @@ class SQLiteStore:
         self._reader: Conn | None = None
         self._reader_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
+        self._run_listeners: list[Callable[[str], None]] = []
         self._data_version: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -193,6 +196,41 @@ class SQLiteStore:
         for callback in self._listeners:
             callback()
 
+    def add_run_listener(self, callback: Callable[[str], None]) -> None:
+        self._run_listeners.append(callback)
+
+    def _notify_run(self, run_id: str) -> None:
+        """Something arrived for ``run_id`` (in this process; other processes learn of it
+        through ``data_changed``)."""
+        for callback in self._run_listeners:
+            callback(run_id)
+
+    async def resident_wakeups(
+        self,
+        run_ids: Sequence[str],
+        signal_runs: Sequence[str],
+        child_waits: Sequence[tuple[str, str]],
+    ) -> list[Wakeup]:
+        def op(conn: Conn) -> list[Wakeup]:
+            cancels = {
+                r["run_id"]
+                for r in conn.all(Q["resident_cancels"], {"run_ids": json.dumps(list(run_ids))})
+            }
+            signals: dict[str, set[str]] = {}
+            if signal_runs:
+                rows = conn.all(Q["resident_signals"], {"run_ids": json.dumps(list(signal_runs))})
+                for r in rows:
+                    signals.setdefault(r["run_id"], set()).add(r["name"])
+            children: dict[str, list[JournalEntry]] = {}
+            if child_waits:
+                pairs = json.dumps([list(p) for p in child_waits])
+                for r in conn.all(Q["resident_children"], {"pairs": pairs}):
+                    entry = entry_from_row(r)
+                    children.setdefault(entry.run_id, []).append(entry)
+            return wakeups_of(run_ids, cancels, signals, children)
+
+        return await self._read(op)
+
     # -- plumbing ------------------------------------------------------------------------
     def _submit(self, op: Op) -> asyncio.Future[Any]:
         if self._writer is None:
@@ -286,6 +324,7 @@ class SQLiteStore:
 
         if await self._write(op):
             self._notify()
+        self._notify_run(run_id)  # the run may be in a worker's memory, waiting
 
     async def request_cancel(self, run_id: str, now: float) -> RunRecord:
         def op(conn: Conn) -> RunRecord:
@@ -297,6 +336,7 @@ class SQLiteStore:
 
         record = await self._write(op)
         self._notify()
+        self._notify_run(run_id)
         return record
 
     async def set_paused(self, scope: PauseScope, name: str, paused: bool, now: float) -> None:
@@ -559,7 +599,7 @@ class SQLiteStore:
         error: str | None,
         now: float,
     ) -> bool:
-        def op(conn: Conn) -> tuple[bool, bool]:
+        def op(conn: Conn) -> tuple[bool, bool, str | None]:
             row = conn.one(
                 Q["finish_run"],
                 {
@@ -573,7 +613,7 @@ class SQLiteStore:
                 },
             )
             if row is None:
-                return False, False
+                return False, False, None
             woke = False
             if row["parent_run_id"] and status.is_terminal:
                 conn.execute(
@@ -590,11 +630,13 @@ class SQLiteStore:
                 )
                 cur = conn.execute(Q["wake_run"], {"run_id": row["parent_run_id"], "now": now})
                 woke = cur.rowcount > 0
-            return True, woke
+            return True, woke, row["parent_run_id"]
 
-        held, woke = await self._write(op)
+        held, woke, parent = await self._write(op)
         if woke:
             self._notify()
+        if parent and status.is_terminal:
+            self._notify_run(parent)
         return held
 
     async def cancel_children(self, run_id: str, now: float) -> int:
