@@ -40,6 +40,7 @@ from ..records import (
 )
 from .diagnostics import caller_location, describe_error
 from .host import RUNNING_MARK_DELAY, HeartbeatChannel, RuntimeHost, StepInfo
+from .interruption import interrupted_for_good, interrupted_record
 from .retry import NO_RETRY, Retry
 from .tasks import TaskState, task_states
 
@@ -349,14 +350,13 @@ class WorkflowContext:
         details = json.loads(entry.progress) if entry is not None and entry.progress else None
         input_json = None if entry is not None else _encode_call(step.name, args, kwargs)
         if entry is not None and entry.status is EntryStatus.RUNNING:
-            history.append(
-                {
-                    "attempt": attempt,
-                    "started_at": entry.started_at,
-                    "ended_at": None,
-                    "error": {"type": "Interrupted", "message": "the worker stopped mid-attempt"},
-                }
-            )
+            # The attempt was cut short by a worker's death: it counts toward the policy.
+            history.append(interrupted_record(entry))
+            ended = interrupted_for_good(step, entry, history, self.host.now())
+            if ended is not None:
+                failed, error = ended
+                await self.host.persist([failed])
+                raise error
         if entry is not None and entry.status is EntryStatus.WAITING and entry.wake_at:
             await self._backoff_until(entry)  # a durable back-off between attempts
         self.inflight += 1
