@@ -141,3 +141,64 @@ def test_attempts_cut_short_by_a_dead_worker_count_toward_max_attempts(
     (entry,) = journal
     assert entry.status is EntryStatus.FAILED and entry.attempts == 2
     assert [a["error"]["type"] for a in entry.attempt_list()] == ["Interrupted", "Interrupted"]
+
+
+def test_a_run_that_keeps_killing_its_workers_is_parked_then_retried_after_the_fix(
+    db_url: str, tmp_path: Path
+) -> None:
+    starts = tmp_path / "starts.txt"
+    poison = tmp_path / "poison"  # while it exists, the step kills its worker
+    poison.touch()
+    payload = json.dumps({"path": str(starts), "poison": str(poison)})
+    started = cli(db_url, "start", f"{APP}:poisoned", "--input", payload, "--id", "pill")
+    assert started.returncode == 0, started.stderr
+    workers = Workers(db_url, tmp_path, "--max-recoveries", "3")
+    deaths = 0
+    try:
+        with legato.Client(db_url) as client:
+
+            def parked() -> bool:
+                return client.get("pill").status is RunStatus.PARKED
+
+            # Start a worker each time the last one died, until one parks the run.
+            for _ in range(6):
+                worker = workers.spawn()
+                wait_for(lambda w=worker: w.poll() is not None or parked())
+                if worker.poll() is None:
+                    break
+                deaths += 1
+            record = client.get("pill")
+            assert record.status is RunStatus.PARKED, workers.logs()
+            shown = cli(db_url, "runs", "show", "pill")
+
+            # The fix, then the operator's retry: the count starts afresh and the run ends.
+            poison.unlink()
+            retried = cli(db_url, "runs", "retry", "pill")
+            assert retried.returncode == 0, retried.stderr
+            assert client.get("pill").recoveries == 0
+            wait_for(lambda: client.get("pill").status is RunStatus.COMPLETED)
+            done = client.get("pill")
+    finally:
+        workers.stop_all()
+
+    # The first worker and the three that recovered the run died; the fifth parked it.
+    assert deaths == 4, workers.logs()
+    assert lines(starts) == [1, 2, 3, 4, 5]  # the fifth start is after the retry
+    error = record.error_dict()
+    assert error is not None and error["type"] == "RecoveryLimitExceeded"
+    assert error["recoveries"] == 4 and error["max_recoveries"] == 3
+    assert error["in_flight"] == [{"step": "crash_while_poisoned", "seq": "1", "attempt": 4}]
+    message = error["message"]
+    for part in (
+        "run pill (poisoned) keeps killing its workers",
+        "while holding it 4 times, more than the 3 recoveries allowed (max_recoveries)",
+        "step 'crash_while_poisoned' at position 1 (attempt 4",
+        "then `legato runs retry pill`",
+    ):
+        assert part in message
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "parked" in text
+    assert f"RecoveryLimitExceeded: {' '.join(message.split())}" in text
+    assert "taken over 4 time(s) from a worker that died" in text
+    assert done.output == "5" and done.recoveries == 0

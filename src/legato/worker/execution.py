@@ -6,7 +6,8 @@ steps that are new, and ends in exactly one of four ways:
 * ``finished``: the workflow returned or raised; the run is completed, failed or cancelled;
 * ``suspended``: every task of the run waits on a timer, signal or child and no step is in
   flight; the run is written back as waiting and leaves memory;
-* ``parked``: the code no longer matches the journal (non-determinism);
+* ``parked``: the code no longer matches the journal (non-determinism), or the run was
+  recovered from dead workers more often than the worker's ``max_recoveries`` allows;
 * ``lost``: the lease was taken over, or the worker stops; nothing more is written.
 """
 
@@ -31,6 +32,7 @@ from ..runtime.diagnostics import describe_error
 from ..runtime.host import StepInfo, step_info_var
 from ..store.base import Lease
 from .isolation import run_in_child_process
+from .recovery import recovery_limit_error
 from .services import current_store
 
 if TYPE_CHECKING:
@@ -227,6 +229,12 @@ class RunExecution:
 
     async def _execute(self) -> None:
         store = self.worker.store
+        if self.run.recoveries > self.worker.max_recoveries:
+            # Checked before any code of the run executes: running it is what kills workers.
+            error = recovery_limit_error(self.run, self.ctx.journal, self.worker.max_recoveries)
+            log.error("run %s parked: %s", self.run_id, json.loads(error)["message"])
+            await self._end(RunStatus.PARKED, error=error)
+            return
         wf = self.worker.workflows.get(self.run.workflow) or lookup(self.run.workflow)
         if wf is None:
             await self._end(

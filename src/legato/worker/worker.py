@@ -52,6 +52,12 @@ class Worker:
 
     ``await worker.run()`` serves until :meth:`stop` (graceful: in-flight steps finish and
     their runs are released to other workers) or cancellation.
+
+    ``max_recoveries`` bounds how often a run is taken over from a worker that died (or
+    lost its lease) holding it: a claim that would recover a run for the
+    ``max_recoveries + 1``-th time parks it instead of running it, so a run that keeps
+    killing its workers (OOM, a segfault, ``os._exit``) stops doing so. ``legato runs
+    retry`` resets the count.
     """
 
     def __init__(
@@ -65,9 +71,12 @@ class Worker:
         step_threads: int = 32,
         clock: Clock | None = None,
         queues: Iterable[str] = ("default",),
+        max_recoveries: int = 10,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if max_recoveries < 0:
+            raise ValueError("max_recoveries must be at least 0")
         self.store: Store = open_store(db) if isinstance(db, str) else db
         self._owns_store = isinstance(db, str)
         self.workflows = {wf.name: wf for wf in workflows}
@@ -76,6 +85,7 @@ class Worker:
             raise ValueError("a worker must serve at least one queue")
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
+        self.max_recoveries = max_recoveries
         self.poll_interval = poll_interval
         self.clock: Clock = clock or SystemClock()
         self.host = socket.gethostname()
