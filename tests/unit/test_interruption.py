@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import legato
 from legato.records import EntryKind, EntryStatus, JournalEntry
-from legato.runtime.interruption import interrupted_for_good, interrupted_record
+from legato.runtime.interruption import cut_short, interrupted_for_good, interrupted_record
 
 
 def running(attempts: int) -> JournalEntry:
@@ -59,3 +59,12 @@ def test_a_step_without_a_retry_policy_is_started_again_after_every_crash() -> N
     assert interrupted_for_good(step, running(7), [], 9.0) is None
     explicit_single = legato.Step(charge, retry=legato.Retry(max_attempts=1))
     assert interrupted_for_good(explicit_single, running(1), [], 9.0) is not None
+
+
+def test_a_crash_during_a_short_back_off_interrupted_no_attempt() -> None:
+    failed_first = {"attempt": 1, "started_at": 1.0, "ended_at": 2.0, "error": {"type": "E"}}
+    backing_off = replace(running(1), attempt_log=json.dumps([failed_first]))
+    assert not cut_short(backing_off)  # attempt 1 ended; attempt 2 had not started
+    second_started = replace(running(2), attempt_log=json.dumps([failed_first]))
+    assert cut_short(second_started) and cut_short(running(1))
+    assert not cut_short(replace(running(1), status=EntryStatus.WAITING))

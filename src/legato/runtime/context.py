@@ -40,7 +40,7 @@ from ..records import (
 )
 from .diagnostics import caller_location, describe_error
 from .host import RUNNING_MARK_DELAY, HeartbeatChannel, RuntimeHost, StepInfo
-from .interruption import interrupted_for_good, interrupted_record
+from .interruption import cut_short, interrupted_for_good, interrupted_record
 from .retry import NO_RETRY, Retry
 from .tasks import TaskState, task_states
 
@@ -349,7 +349,7 @@ class WorkflowContext:
         started = entry.started_at if entry is not None and entry.started_at else self.host.now()
         details = json.loads(entry.progress) if entry is not None and entry.progress else None
         input_json = None if entry is not None else _encode_call(step.name, args, kwargs)
-        if entry is not None and entry.status is EntryStatus.RUNNING:
+        if entry is not None and cut_short(entry):
             # The attempt was cut short by a worker's death: it counts toward the policy.
             history.append(interrupted_record(entry))
             ended = interrupted_for_good(step, entry, history, self.host.now())

@@ -29,6 +29,20 @@ if TYPE_CHECKING:
     from .definitions import Step
 
 
+def cut_short(entry: JournalEntry) -> bool:
+    """Was the attempt the entry shows in flight interrupted before it ended?
+
+    An entry is also ``running`` between a failed attempt and a short (in-memory) back-off
+    before the next one: that attempt ended, its failure is in the history, and the policy
+    already allowed the next attempt, so a crash during the back-off interrupted nothing.
+    """
+    if entry.status is not EntryStatus.RUNNING:
+        return False
+    history = entry.attempt_list()
+    last = history[-1] if history else None
+    return not (last and last.get("attempt") == entry.attempts and last.get("ended_at"))
+
+
 def interrupted_record(entry: JournalEntry) -> dict[str, Any]:
     """The attempt-history record of the attempt a ``running`` entry shows in flight."""
     return {
