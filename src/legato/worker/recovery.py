@@ -29,7 +29,7 @@ def recovery_limit_error(run: RunRecord, journal: Mapping[str, JournalEntry], li
     running = in_flight(journal)
     if running:
         steps = "; ".join(_describe(e) for e in running)
-        suspect = f"The step in flight when its worker died: {steps}."
+        suspect = f"In flight when the last worker died: {steps}."
         what = "fix the step (or what kills its worker: memory, a native crash, os._exit)"
     else:
         suspect = (
