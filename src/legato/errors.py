@@ -14,7 +14,8 @@ Every error Legato raises on purpose derives from :class:`LegatoError`, so one
     │   ├── ChildRunError         a child run failed or was cancelled
     │   ├── WaitTimeout           wait_for_signal / wait_any timed out
     │   ├── StepTimeout           a step attempt overran its timeout or heartbeat timeout
-    │   └── NonDeterminismError   the code no longer matches the run's journal
+    │   ├── StepInterrupted       a step's last allowed attempt was cut short by a worker's death
+    │   ├── NonDeterminismError   the code no longer matches the run's journal
     │   └── BlueprintFault        a blueprint task raised a DSL error (RFC 7807 problem)
     ├── BlueprintInvalid          a blueprint document failed validation (all problems)
     ├── BlueprintNotFound         no published blueprint with that name and version
@@ -109,6 +110,27 @@ class StepTimeout(WorkflowError, TimeoutError):
 
     It fails that attempt (the retry policy decides what comes next); the workflow sees
     a :class:`StepError` whose ``error_type`` is ``legato.errors.StepTimeout``.
+    """
+
+
+class StepInterrupted(WorkflowError):
+    """A step's last allowed attempt was cut short by the death of the worker running it.
+
+    An attempt interrupted by a worker's death (SIGKILL, OOM, a segfault, ``os._exit``)
+    counts toward the step's ``Retry(max_attempts=...)``: when the replay on the next
+    worker finds the attempt still marked ``running`` and the policy allows no more, the
+    step fails for good with this error instead of starting again. The policy sees it like
+    any failure, so ``non_retryable=(legato.StepInterrupted,)`` makes a step never start
+    again after a crash. A step declared without a retry policy is started again after a
+    crash (bounded by the worker's ``max_recoveries``), never failed with this error.
+
+    Like :class:`StepTimeout`, it is the *cause* of a step's failure: the workflow sees a
+    :class:`StepError` whose ``error_type`` is ``legato.errors.StepInterrupted``, so one
+    ``except StepError`` handles every final step failure. It is deliberately not a
+    :class:`StepError` subclass: a replay raises a recorded failure as the plain
+    ``StepError`` rebuilt from the journal, and a subclass caught on the first execution
+    but not on replay would make the workflow take another branch (non-determinism).
+    Test ``exc.error_type`` instead.
     """
 
 

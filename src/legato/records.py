@@ -22,7 +22,7 @@ class RunStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    PARKED = "parked"  # stopped for an operator (non-determinism); nothing is lost
+    PARKED = "parked"  # stopped for an operator (non-determinism, recovery limit); kept intact
 
     @property
     def is_terminal(self) -> bool:
@@ -121,6 +121,7 @@ class RunRecord:
     redrives: int = 0  # times an operator retried or reset it
     detached: bool = False  # a child that is not cancelled with its parent
     deadline_at: float | None = None  # the run's timeout: it fails if not ended by then
+    recoveries: int = 0  # times taken over from a worker that died (or stalled) holding it
 
     def error_dict(self) -> dict[str, Any] | None:
         return json.loads(self.error) if self.error else None

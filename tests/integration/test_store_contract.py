@@ -215,6 +215,36 @@ def test_heartbeat_renews_leases_and_dead_workers_can_be_expired(db_url: str) ->
     run(body)
 
 
+def test_claims_count_recoveries_from_dead_workers_and_a_redrive_resets_them(
+    db_url: str,
+) -> None:
+    async def body() -> None:
+        store = await opened(db_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", None), NOW)
+            first = await claim_one(store, "w1")  # a new run: not a recovery
+            assert (await store.get_run("r1")).recoveries == 0  # type: ignore[union-attr]
+            # w1's lease expires (it died or stalled): w2 recovers the run.
+            second = await claim_one(store, "w2", lease_now=NOW + 60)
+            assert (await store.get_run("r1")).recoveries == 1  # type: ignore[union-attr]
+            # A released run (graceful stop) is not a recovery; a run freed because its
+            # worker's process is gone is.
+            assert await store.release_run(second, NOW)
+            third = await claim_one(store, "w3")
+            assert await store.expire_leases_of(["w3"]) == 1
+            (claimed,) = await store.claim_runs("w4", 10, NOW, NOW, 15, NAMES)
+            assert claimed.run.recoveries == 2  # the claim itself returns the new count
+            lease = Lease("r1", "w4", claimed.run.lease_epoch)
+            assert first.epoch < third.epoch < lease.epoch
+            assert await store.finish_run(lease, RunStatus.PARKED, None, '{"type": "E"}', NOW)
+            again = await store.redrive_run("r1", RunStatus.PARKED, [], NOW)
+            assert again.recoveries == 0 and again.status is RunStatus.PENDING
+        finally:
+            await store.close()
+
+    run(body)
+
+
 def test_release_and_cancel(db_url: str) -> None:
     async def body() -> None:
         store = await opened(db_url)
@@ -246,7 +276,7 @@ def test_schema_is_versioned_and_a_newer_schema_is_refused(tmp_path) -> None:  #
     run(reopen)  # applying migrations twice is a no-op
     with sqlite3.connect(tmp_path / "v.db") as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
-        assert versions == [(1,), (2,), (3,), (4,)]
+        assert versions == [(1,), (2,), (3,), (4,), (5,)]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.raises(legato.SchemaError, match="newer than this Legato"):
         run(reopen)

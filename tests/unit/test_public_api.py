@@ -9,6 +9,7 @@ EXPECTED = {
     "PauseScope",
     "RunFailure",
     "StepTimeout",
+    "StepInterrupted",
     "heartbeat",
     "AsyncClient",
     "BlueprintFault",

@@ -230,6 +230,13 @@ def worker_command(
     queue_names: list[str] | None = typer.Option(
         None, "--queue", "-q", help="Queue to serve (repeat for several; default: default)."
     ),
+    max_recoveries: int = typer.Option(
+        10,
+        "--max-recoveries",
+        min=0,
+        help="Park a run (instead of running it) once it has been taken over from a dead "
+        "worker more than this many times.",
+    ),
 ) -> None:
     """Serve runs until SIGTERM or Ctrl-C (in-flight steps finish; runs are released)."""
     logging.basicConfig(
@@ -240,7 +247,13 @@ def worker_command(
     queues = queue_names or ["default"]
 
     async def go() -> None:
-        worker = Worker(settings.db, concurrency=concurrency, lease_seconds=lease, queues=queues)
+        worker = Worker(
+            settings.db,
+            concurrency=concurrency,
+            lease_seconds=lease,
+            queues=queues,
+            max_recoveries=max_recoveries,
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
@@ -342,6 +355,11 @@ def runs_show(
         out.print("[yellow]paused[/yellow] (legato resume RUN to continue)")
     if record.redrives:
         out.print(f"retried or reset {record.redrives} time(s) by an operator")
+    if record.recoveries:
+        out.print(
+            f"taken over {record.recoveries} time(s) from a worker that died (or lost its "
+            "lease) holding it"
+        )
     if record.deadline_at:
         out.print(f"times out at {stamp(record.deadline_at)} UTC")
     out.print(journal_table(journal))

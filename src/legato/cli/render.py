@@ -79,6 +79,7 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "cancel_requested": run.cancel_requested,
         "paused": run.paused,
         "redrives": run.redrives,
+        "recoveries": run.recoveries,
         "queue": run.queue,
         "deadline_at": run.deadline_at,
     }

@@ -17,6 +17,7 @@ from ..payload import dumps, from_jsonable, loads, to_jsonable
 from ..records import EntryKind, EntryStatus, JournalEntry
 from .diagnostics import describe_error
 from .host import RUNNING_MARK_DELAY, HeartbeatChannel, StepInfo
+from .interruption import cut_short, interrupted_for_good, interrupted_record
 from .waits import NOT_YET, Wait, Waits
 
 if TYPE_CHECKING:
@@ -78,15 +79,14 @@ class Steps(Waits):
         started = entry.started_at if entry is not None and entry.started_at else self.host.now()
         details = json.loads(entry.progress) if entry is not None and entry.progress else None
         input_json = None if entry is not None else _encode_call(step.name, args, kwargs)
-        if entry is not None and entry.status is EntryStatus.RUNNING:
-            history.append(
-                {
-                    "attempt": attempt,
-                    "started_at": entry.started_at,
-                    "ended_at": None,
-                    "error": {"type": "Interrupted", "message": "the worker stopped mid-attempt"},
-                }
-            )
+        if entry is not None and cut_short(entry):
+            # The attempt was cut short by a worker's death: it counts toward the policy.
+            history.append(interrupted_record(entry))
+            ended = interrupted_for_good(step, entry, history, self.host.now())
+            if ended is not None:
+                failed, error = ended
+                await self.host.persist([failed])
+                raise error
         if entry is not None and entry.status is EntryStatus.WAITING and entry.wake_at:
             await self._backoff_until(entry)  # a durable back-off between attempts
         while True:

@@ -60,6 +60,7 @@ def run_from_row(row: Row) -> RunRecord:
         redrives=row["redrives"],
         detached=bool(row["detached"]),
         deadline_at=row["deadline_at"],
+        recoveries=row["recoveries"],
     )
 
 

@@ -10,7 +10,8 @@ that are new, and ends in exactly one of these ways:
   and leaves memory, at once or after the worker's ``evict_after`` seconds of idleness;
 * ``stuck``: the run is idle but waits on nothing Legato can end (an ``asyncio.Event``
   nobody sets): it is parked with a message saying where it waits;
-* ``parked``: the code no longer matches the journal (non-determinism);
+* ``parked``: the code no longer matches the journal (non-determinism), or the run was
+  recovered from dead workers more often than the worker's ``max_recoveries`` allows;
 * ``lost`` / ``error``: the lease was taken over, or a store call failed; nothing more of
   the run executes here;
 * ``release``: the worker stops gracefully (or the run was paused) once no step is in
@@ -36,6 +37,7 @@ from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, W
 from ..runtime.context import TIMEOUT
 from ..runtime.definitions import Workflow, lookup
 from ..runtime.diagnostics import describe_error
+from .recovery import recovery_limit_error
 from .run_host import RunHost
 
 if TYPE_CHECKING:
@@ -151,6 +153,12 @@ class RunExecution(RunHost):
 
     async def _execute(self) -> None:
         store = self.worker.store
+        if self.run.recoveries > self.worker.max_recoveries:
+            # Checked before any code of the run executes: running it is what kills workers.
+            error = recovery_limit_error(self.run, self.ctx.journal, self.worker.max_recoveries)
+            log.error("run %s parked: %s", self.run_id, json.loads(error)["message"])
+            await self._end(RunStatus.PARKED, error=error)
+            return
         wf = self.worker.workflows.get(self.run.workflow) or lookup(self.run.workflow)
         if wf is None:
             await self._end(

@@ -54,6 +54,16 @@ class Worker:
 
     ``await worker.run()`` serves until :meth:`stop` (graceful: in-flight steps finish and
     their runs are released to other workers) or cancellation.
+
+    ``max_recoveries`` bounds how often a run is taken over from a worker that died (or
+    lost its lease) holding it: a claim that would recover a run for the
+    ``max_recoveries + 1``-th time parks it instead of running it, so a run that keeps
+    killing its workers (OOM, a segfault, ``os._exit``) stops doing so. ``legato runs
+    retry`` resets the count.
+
+    ``evict_after`` is how long a run that waits durably stays in memory before it is
+    evicted (0: at once). While it is in memory, its timers, signals, child results and
+    cancel requests reach it directly; once evicted, they make it runnable again.
     """
 
     def __init__(
@@ -68,9 +78,12 @@ class Worker:
         clock: Clock | None = None,
         queues: Iterable[str] = ("default",),
         evict_after: float = 0.0,
+        max_recoveries: int = 10,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if max_recoveries < 0:
+            raise ValueError("max_recoveries must be at least 0")
         if evict_after < 0:
             raise ValueError("evict_after must be 0 (evict at once) or more seconds")
         self.store: Store = open_store(db) if isinstance(db, str) else db
@@ -81,6 +94,7 @@ class Worker:
             raise ValueError("a worker must serve at least one queue")
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
+        self.max_recoveries = max_recoveries
         self.poll_interval = poll_interval
         self.evict_after = evict_after
         self.clock: Clock = clock or SystemClock()

@@ -77,9 +77,12 @@ LIMIT %(scan)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: claim_chosen
+-- A run still 'running' had an expired lease: its worker died (or stalled) holding it,
+-- so this claim is a recovery (the SET sees the row as it was).
 UPDATE runs SET status = 'running', owner = %(owner)s, lease_epoch = lease_epoch + 1,
        lease_expires_at = %(lease_until)s, started_at = COALESCE(started_at, %(now)s),
-       updated_at = %(now)s, wake_at = NULL, wait_signals = NULL
+       updated_at = %(now)s, wake_at = NULL, wait_signals = NULL,
+       recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END
 WHERE run_id = ANY(%(ids)s)
 RETURNING *;
 
@@ -260,7 +263,8 @@ WHERE run_id = %(run_id)s AND consumed_seq = %(seq)s;
 -- name: redrive_run
 UPDATE runs SET status = 'pending', output = NULL, error = NULL, ended_at = NULL,
        cancel_requested = false, wake_at = NULL, wait_signals = NULL, owner = NULL,
-       lease_expires_at = NULL, redrives = redrives + 1, updated_at = %(now)s,
+       lease_expires_at = NULL, redrives = redrives + 1, recoveries = 0,
+       updated_at = %(now)s,
        deadline_at = CASE WHEN deadline_at <= %(now)s THEN NULL ELSE deadline_at END
 WHERE run_id = %(run_id)s AND status = %(status)s;
 

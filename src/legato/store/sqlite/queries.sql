@@ -97,9 +97,12 @@ ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,
 SELECT * FROM queues ORDER BY name;
 
 -- name: claim_run
+-- A run still 'running' had an expired lease: its worker died (or stalled) holding it,
+-- so this claim is a recovery (the SET sees the row as it was).
 UPDATE runs SET status = 'running', owner = :owner, lease_epoch = lease_epoch + 1,
        lease_expires_at = :lease_until, started_at = COALESCE(started_at, :now),
-       updated_at = :now, wake_at = NULL, wait_signals = NULL
+       updated_at = :now, wake_at = NULL, wait_signals = NULL,
+       recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END
 WHERE run_id = :run_id
 RETURNING *;
 
@@ -245,7 +248,8 @@ UPDATE signals SET consumed_seq = NULL WHERE run_id = :run_id AND consumed_seq =
 -- name: redrive_run
 UPDATE runs SET status = 'pending', output = NULL, error = NULL, ended_at = NULL,
        cancel_requested = 0, wake_at = NULL, wait_signals = NULL, owner = NULL,
-       lease_expires_at = NULL, redrives = redrives + 1, updated_at = :now,
+       lease_expires_at = NULL, redrives = redrives + 1, recoveries = 0,
+       updated_at = :now,
        deadline_at = CASE WHEN deadline_at <= :now THEN NULL ELSE deadline_at END
 WHERE run_id = :run_id AND status = :status;
 
