@@ -225,7 +225,7 @@ def test_graceful_stop_finishes_the_step_and_releases_the_run(db_url: str, tmp_p
     async def body() -> None:
         async with running_worker(db_url) as (worker, client):
             handle = await client.start(two_steps, gate)
-            await wait_until(lambda: any(e.ctx.inflight for e in worker.executions.values()))
+            await wait_until(lambda: any(e.pending for e in worker.executions.values()))
             worker.stop()  # the step is in flight
             await asyncio.sleep(0.1)
             open(gate, "w").close()

@@ -69,6 +69,7 @@ class GroupWriter:
                     stop = True
                     break
                 batch.append(nxt)
+            nxt = None
             if conn is None or conn.closed:
                 try:
                     conn = await self._connect()
