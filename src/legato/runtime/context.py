@@ -29,7 +29,7 @@ from ..errors import (
     StepError,
     WaitTimeout,
 )
-from ..payload import dumps, from_jsonable, loads, to_jsonable
+from ..payload import dumps, loads, to_jsonable
 from ..records import (
     EntryKind,
     EntryStatus,
@@ -439,13 +439,13 @@ class WorkflowContext:
                         replace(
                             running,
                             status=EntryStatus.COMPLETED,
-                            output=json.dumps(jsonable, separators=(",", ":")),
+                            output=(output := json.dumps(jsonable, separators=(",", ":"))),
                             ended_at=now,
                             attempt_log=json.dumps(history) if history else None,
                         )
                     ]
                 )
-                value = from_jsonable(jsonable, step.return_annotation, f"result of {step.name}")
+                value = loads(output, step.return_annotation, f"result of {step.name}")
                 self._completed(seq, step, args, kwargs, value, now)
                 return value
         finally:
