@@ -4,6 +4,14 @@ Inputs, step results, signal data and run results are stored as JSON, never pick
 Encoding accepts anything pydantic can dump (models, dataclasses, datetimes, enums,
 plain JSON types); decoding validates against the annotation the receiving function
 declares, so a step annotated ``-> Receipt`` gives back a ``Receipt`` on replay too.
+
+A replay sees only what the journal holds: :func:`loads` of the stored text with the
+receiving annotation. The first execution must see exactly that value too, or a workflow
+branching on it (``isinstance``, ``is Tier.GOLD``) takes another path when it is replayed
+and is parked. So the runtime hands the workflow ``loads(text, annotation)`` of the text it
+just stored, never the object the step returned; and :func:`to_jsonable` gives plain JSON
+types only (an enum member or a ``str`` subclass becomes a plain ``str``), so a value built
+from it equals its JSON round trip.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from .errors import PayloadError
 
 _ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
 _adapters: dict[Any, TypeAdapter[Any]] = {}
-_PLAIN = (str, int, float, bool, type(None))
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types: not their subclasses
 
 
 def _adapter(annotation: Any) -> TypeAdapter[Any]:
@@ -35,8 +43,13 @@ def _adapter(annotation: Any) -> TypeAdapter[Any]:
 
 
 def to_jsonable(value: Any, what: str) -> Any:
-    """Turn ``value`` into plain JSON types, or raise PayloadError naming ``what``."""
-    if isinstance(value, _PLAIN):
+    """Turn ``value`` into plain JSON types, or raise PayloadError naming ``what``.
+
+    Only exact JSON types come out (``dict`` with ``str`` keys, ``list``, ``str``, ``int``,
+    ``float``, ``bool``, ``None``): subclasses such as ``StrEnum`` members are dumped to
+    their plain value, tuples and sets to lists, as a JSON round trip would give them.
+    """
+    if type(value) in _PLAIN:
         return value
     try:
         return _ANY_ADAPTER.dump_python(value, mode="json")
@@ -68,7 +81,11 @@ def from_jsonable(data: Any, annotation: Any, what: str) -> Any:
 
 
 def loads(text: str | None, annotation: Any, what: str) -> Any:
-    """Decode a JSON string and validate it against ``annotation``."""
+    """Decode a JSON string and validate it against ``annotation``.
+
+    The one decoding of stored payloads: a replay decodes the journal with it, and the
+    first execution decodes the text it just stored with it too, so both see one value.
+    """
     if text is None:
         return None
     return from_jsonable(json.loads(text), annotation, what)

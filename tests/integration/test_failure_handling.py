@@ -482,6 +482,104 @@ def test_retry_resumes_from_the_failed_step_and_reset_reruns_from_a_position(
     run(body)
 
 
+fixed: set[str] = set()  # keys whose "bug" is fixed: the step then succeeds
+
+
+@legato.step
+def charge_card(key: str) -> str:
+    calls[f"{key}:charge"] += 1
+    if key not in fixed:
+        raise ConnectionError("the card service rejected the request (bug)")
+    return "receipt-1"
+
+
+@legato.step
+def alert_team(key: str) -> None:
+    calls[f"{key}:alert"] += 1
+
+
+@legato.step
+def step_named(key: str, name: str) -> str:
+    calls[f"{key}:{name}"] += 1
+    return name
+
+
+@legato.workflow
+async def charge_or_alert(key: str) -> list[str]:
+    await step_named(key, "reserve")
+    try:
+        receipt = await charge_card(key)
+    except legato.StepError:
+        await alert_team(key)  # the commonest handler: tell someone, then fail the run
+        raise
+    return [receipt, await step_named(key, "ship")]
+
+
+def test_retry_after_a_fix_replays_a_handled_then_re_raised_failure(db_url: str) -> None:
+    key = f"alert-{db_url}"
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(charge_or_alert, key)
+            record = await client.wait(handle.run_id, timeout=20)
+            assert record.status is RunStatus.FAILED
+            assert calls[f"{key}:alert"] == 1
+            fixed.add(key)  # "deploy the fix"
+            await client.retry(handle.run_id)
+            record = await client.wait(handle.run_id, timeout=20)
+            assert record.status is RunStatus.COMPLETED, record.error  # not parked
+            assert await client.result(handle.run_id) == ["receipt-1", "ship"]
+            counts = [calls[f"{key}:{n}"] for n in ("reserve", "charge", "alert", "ship")]
+            assert counts == [1, 2, 1, 1]  # the alert ran once, before the fix
+            journal = await client.journal(handle.run_id)
+            assert [(e.seq, e.name) for e in journal] == [
+                ("1", "step_named"),
+                ("2", "charge_card"),
+                ("3", "step_named"),
+            ]
+
+    run(body)
+
+
+@legato.workflow
+async def parallel_charge_or_alert(key: str) -> list[str]:
+    async def pay() -> str:
+        await step_named(key, "reserve")
+        return await charge_card(key)
+
+    async def pack() -> str:
+        await step_named(key, "pick")
+        return await step_named(key, "pack")
+
+    try:
+        receipt, packed = await asyncio.gather(pay(), pack())
+    except legato.StepError:
+        await alert_team(key)
+        raise
+    return [receipt, packed, await step_named(key, "ship")]
+
+
+def test_retry_after_a_fix_keeps_a_parallel_sibling_and_drops_the_parents_handler(
+    db_url: str,
+) -> None:
+    key = f"parallel-alert-{db_url}"
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_, client):
+            handle = await client.start(parallel_charge_or_alert, key)
+            record = await client.wait(handle.run_id, timeout=20)
+            assert record.status is RunStatus.FAILED
+            assert (record.error_dict() or {})["failed_seq"] == "1.2"
+            fixed.add(key)
+            await client.retry(handle.run_id)
+            assert await client.result(handle.run_id, timeout=20) == ["receipt-1", "pack", "ship"]
+            names = ("reserve", "charge", "pick", "pack", "alert", "ship")
+            # the sibling branch's completed steps were replayed, not run again
+            assert [calls[f"{key}:{n}"] for n in names] == [1, 2, 1, 1, 1, 1]
+
+    run(body)
+
+
 def test_a_run_whose_compensations_ran_is_not_retried(db_url: str) -> None:
     async def body() -> None:
         async with running_worker(db_url) as (_, client):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
+import json
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 import legato
-from legato.payload import dumps, loads
+from legato.payload import dumps, loads, to_jsonable
 from legato.runtime.tasks import task_states
 from legato.store import open_store
 
@@ -24,6 +27,38 @@ def test_payloads_round_trip_through_annotations() -> None:
     text = dumps({"p": Point(1, 2), "when": datetime(2026, 1, 2)}, "value")
     assert loads(text, dict, "value") == {"p": {"x": 1, "y": 2}, "when": "2026-01-02T00:00:00"}
     assert loads(dumps(Point(3, 4), "value"), Point, "value") == Point(3, 4)
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+
+
+class Rank(enum.IntEnum):
+    TOP = 1
+
+
+class Name(str):
+    pass
+
+
+def _exact_json(value: Any) -> bool:
+    """Only exact JSON types, all the way down (what json.loads gives)."""
+    if type(value) is dict:
+        return all(type(k) is str and _exact_json(v) for k, v in value.items())
+    if type(value) is list:
+        return all(_exact_json(v) for v in value)
+    return type(value) in (str, int, float, bool, type(None))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Colour.RED, Rank.TOP, Name("n"), (1, Colour.RED), {1: Name("a")}, Point(1, 2), {3, 4}, "s"],
+    ids=repr,
+)
+def test_jsonable_values_are_their_own_json_round_trip(value: Any) -> None:
+    jsonable = to_jsonable(value, "value")
+    assert _exact_json(jsonable)
+    assert jsonable == json.loads(json.dumps(jsonable))
 
 
 def test_unserialisable_payload_names_what_failed() -> None:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PayloadError, StepError
-from ..payload import dumps, from_jsonable, loads, to_jsonable
+from ..payload import dumps, loads, to_jsonable
 from ..records import EntryKind, EntryStatus, JournalEntry
 from .diagnostics import describe_error
 from .host import RUNNING_MARK_DELAY, HeartbeatChannel, StepInfo
@@ -163,13 +163,15 @@ class Steps(Waits):
                     replace(
                         running,
                         status=EntryStatus.COMPLETED,
-                        output=json.dumps(jsonable, separators=(",", ":")),
+                        output=(output := json.dumps(jsonable, separators=(",", ":"))),
                         ended_at=now,
                         attempt_log=json.dumps(history) if history else None,
                     )
                 ]
             )
-            value = from_jsonable(jsonable, step.return_annotation, f"result of {step.name}")
+            # What a replay will decode, not the object the step returned (a StrEnum, a
+            # tuple, a dataclass without annotations would differ after the round trip).
+            value = loads(output, step.return_annotation, f"result of {step.name}")
             self._completed(seq, step, args, kwargs, value, now)
             return value
 
