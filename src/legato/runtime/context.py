@@ -129,6 +129,10 @@ class WorkflowContext:
     # Weak: the task's TaskState (held by a WeakKeyDictionary keyed by the task) refers to
     # this context, so a strong reference back would keep every finished run alive.
     root_ref: weakref.ref[asyncio.Task[Any]] | None = None
+    # Set by a workflow that speaks of itself in other terms (the blueprint interpreter):
+    # (seq, recorded entry, issued kind, issued name) -> the whole non-determinism message;
+    # the name is "" for an entry the run ended without reaching (worker/execution.py).
+    mismatch_hint: Callable[[str, JournalEntry, EntryKind, str], str] | None = None
 
     # -- positions and replay ------------------------------------------------------------
     def bind_root(self, task: asyncio.Task[Any]) -> None:
@@ -245,6 +249,9 @@ class WorkflowContext:
                 "under a running workflow: deploy code that matches, or guard the change "
                 "with legato.patched(...). The run is parked until then."
             )
+            if self.mismatch_hint is not None:
+                message = self.mismatch_hint(seq, entry, kind, name)
+                self.nondeterminism = NonDeterminismError(message)
             raise self.nondeterminism
         return entry
 

@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ChildRunError, PayloadError, StepError, StepTimeout
 from ..payload import dumps
-from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, SignalRecord
+from ..records import (
+    ClaimedRun,
+    EntryKind,
+    JournalEntry,
+    NewRun,
+    RunFailure,
+    RunStatus,
+    SignalRecord,
+)
 from ..runtime.context import TIMEOUT, WorkflowContext
 from ..runtime.definitions import Step, Workflow, lookup
 from ..runtime.diagnostics import describe_error
@@ -306,7 +314,8 @@ class RunExecution:
         leftover = self.ctx.unvisited()
         if leftover:
             first = leftover[0]
-            self.ctx.nondeterminism = _nondeterminism(self.run_id, wf.name, first)
+            hint = self.ctx.mismatch_hint
+            self.ctx.nondeterminism = _nondeterminism(self.run_id, wf.name, first, hint)
             await self._park()
             return
         try:
@@ -411,9 +420,16 @@ def _error(kind: str, message: str) -> str:
     return json.dumps({"type": kind, "message": message})
 
 
-def _nondeterminism(run_id: str, workflow: str, entry: JournalEntry) -> Any:
+def _nondeterminism(
+    run_id: str,
+    workflow: str,
+    entry: JournalEntry,
+    hint: Callable[[str, JournalEntry, EntryKind, str], str] | None = None,
+) -> Any:
     from ..errors import NonDeterminismError
 
+    if hint is not None:  # nothing was issued in the entry's place: the name is ""
+        return NonDeterminismError(hint(entry.seq, entry, entry.kind, ""))
     return NonDeterminismError(
         f"run {run_id} ({workflow}): the journal has {entry.kind.value} {entry.name!r} at "
         f"position {entry.seq}, which the code no longer reaches. The workflow code changed "
