@@ -103,10 +103,6 @@ class LeafTasks:
             raise BlueprintFault(outcome["fault"])
         return outcome.get("value")
 
-    async def decide(self, pointer: str, choice: Any) -> Any:
-        """Journal a decision (a switch case, a fork's winner); a replay gets the first one."""
-        return await self.effect(pointer, lambda: _sync(choice))
-
     async def wait(self, seconds: float, scope: Scope) -> None:
         left = self.it.remaining(scope)
         if left is not None and left < seconds:
