@@ -260,8 +260,13 @@ _WORK: contextvars.ContextVar[Callable[[], Awaitable[Any]]] = contextvars.Contex
 the workflow task that calls the step, so it finds the work its caller set here."""
 
 
-async def _perform(*_shown: Any) -> dict[str, Any]:
-    """The body of every task step: the caller's work, its DSL error kept as data."""
+async def _perform(*_shown: Any) -> Any:
+    """The body of every task step: the caller's work, its DSL error kept as data.
+
+    Annotated ``Any`` (it is a ``{"value"}`` or ``{"fault"}`` mapping): a step's result is
+    validated against its annotation on every execution and replay, and plain JSON needs
+    no validating.
+    """
     try:
         return {"value": await _WORK.get()()}
     except BlueprintFault as fault:
