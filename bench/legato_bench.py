@@ -13,7 +13,7 @@ start from a clean baseline.
 
 BP: what a blueprint task costs against a code step. 200 runs of a blueprint of 10 ``set``
 tasks and 200 runs of W1's 10-step code workflow, on the same store and worker, in
-alternating trials (``--bp-repeat``, default 3); the best trial of each is reported, and
+alternating trials (``--bp-repeat``, default 5); the best trial of each is reported, and
 their ratio (blueprint over code; the target is at most 2).
 
 SCALE (PostgreSQL only): W1's workflows (``--scale-runs``, default 1,000, of 10 no-op steps
@@ -260,6 +260,8 @@ async def bp(db: str, repeat: int) -> None:
             code.append(await code_trial(client))
             blueprint.append(await blueprint_trial(client))
         steps = BP_RUNS * BP_TASKS
+        trials = " ".join(f"{c:.3f}/{b:.3f}" for c, b in zip(code, blueprint, strict=True))
+        print(f"BP trials, code/blueprint seconds: {trials}", file=sys.stderr, flush=True)
         emit("BP", "code_wall_s", round(min(code), 4), "s")
         emit("BP", "blueprint_wall_s", round(min(blueprint), 4), "s")
         emit("BP", "code_per_step_ms", round(min(code) / steps * 1000, 4), "ms")
@@ -524,7 +526,7 @@ def main() -> None:
     parser.add_argument(
         "--scale-concurrency", type=int, default=0, help="per worker; 0: runs / workers"
     )
-    parser.add_argument("--bp-repeat", type=int, default=3, help="BP trials of each kind")
+    parser.add_argument("--bp-repeat", type=int, default=5, help="BP trials of each kind")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
