@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/legato_bench.py [--workloads W1,W2,W3,W4]
     .venv/bin/python bench/legato_bench.py --db-kind postgres [--workloads W1,W2,W3,W4,SCALE]
+    .venv/bin/python bench/legato_bench.py --workloads BP
 
 Prints one JSON line per measurement on stdout, in the same form as the peer scripts:
 ``{"system": "legato", "workload": "W1", "metric": "per_step_ms", "value": 0.1, "unit": "ms"}``
@@ -9,6 +10,11 @@ Prints one JSON line per measurement on stdout, in the same form as the peer scr
 against a fresh database (a temporary SQLite file, or a PostgreSQL database
 ``bench_legato_<workload>`` created, upgraded and dropped around it), so memory figures
 start from a clean baseline.
+
+BP: what a blueprint task costs against a code step. 200 runs of a blueprint of 10 ``set``
+tasks and 200 runs of W1's 10-step code workflow, on the same store and worker, in
+alternating trials (``--bp-repeat``, default 5); the best trial of each is reported, and
+their ratio (blueprint over code; the target is at most 2).
 
 SCALE (PostgreSQL only): W1's workflows (``--scale-runs``, default 1,000, of 10 no-op steps
 each) are started up front, then 1, 2 and 4 worker processes (each a ``legato.Worker`` that
@@ -50,6 +56,9 @@ CHILD_TIMEOUT_S = 300
 W4_STEPS = 20
 W4_KILL_AFTER = 8
 W4_STEP_SLEEP = 0.1
+BP_RUNS = 200
+BP_TASKS = 10
+BP_TARGET = 2.0
 
 
 def emit(workload: str, metric: str, value: float, unit: str) -> None:
@@ -213,6 +222,53 @@ async def w4_child(db: str, effects: str, mode: str) -> None:
             os._exit(0)  # measured up to completion, not interpreter teardown
 
     await with_worker(db, body)
+
+
+def bp_document() -> str:
+    """A blueprint of ``BP_TASKS`` ``set`` tasks, each a jq expression on the previous output."""
+    tasks = "".join(f"  - s{i}: {{set: {{n: '${{ .n + {i} }}'}}}}\n" for i in range(BP_TASKS))
+    head = "document: {dsl: '1.0.3', namespace: bench, name: ten-sets, version: '1.0.0'}\n"
+    return f"{head}do:\n{tasks}"
+
+
+async def bp(db: str, repeat: int) -> None:
+    from legato.blueprint import load_blueprint
+
+    doc = load_blueprint(bp_document(), "ten-sets.yaml")
+    expected = {"n": sum(range(BP_TASKS))}
+
+    async def code_trial(client: legato.AsyncClient) -> float:
+        started = time.perf_counter()
+        handles = await asyncio.gather(*(client.start(ten_steps, i) for i in range(BP_RUNS)))
+        for h in handles:
+            assert await client.result(h.run_id) == 45
+        return time.perf_counter() - started
+
+    async def blueprint_trial(client: legato.AsyncClient) -> float:
+        started = time.perf_counter()
+        handles = await asyncio.gather(
+            *(client.start_blueprint(doc, {"n": 0}) for _ in range(BP_RUNS))
+        )
+        for h in handles:
+            assert await client.result(h.run_id) == expected
+        return time.perf_counter() - started
+
+    async def body(client: legato.AsyncClient, worker: legato.Worker) -> None:
+        code: list[float] = []
+        blueprint: list[float] = []
+        for _ in range(repeat):  # alternating, so load from elsewhere hits both alike
+            code.append(await code_trial(client))
+            blueprint.append(await blueprint_trial(client))
+        steps = BP_RUNS * BP_TASKS
+        trials = " ".join(f"{c:.3f}/{b:.3f}" for c, b in zip(code, blueprint, strict=True))
+        print(f"BP trials, code/blueprint seconds: {trials}", file=sys.stderr, flush=True)
+        emit("BP", "code_wall_s", round(min(code), 4), "s")
+        emit("BP", "blueprint_wall_s", round(min(blueprint), 4), "s")
+        emit("BP", "code_per_step_ms", round(min(code) / steps * 1000, 4), "ms")
+        emit("BP", "blueprint_per_task_ms", round(min(blueprint) / steps * 1000, 4), "ms")
+        emit("BP", "blueprint_over_code", round(min(blueprint) / min(code), 3), "x")
+
+    await with_worker(db, body, concurrency=BP_RUNS)
 
 
 # -- PostgreSQL helpers --------------------------------------------------------------------
@@ -462,7 +518,7 @@ def main() -> None:
     parser.add_argument("--db-kind", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
         "--workloads",
-        help="comma-separated; default W1,W2,W3,W4 (plus SCALE on postgres)",
+        help="comma-separated; default W1,W2,W3,W4,BP (plus SCALE on postgres)",
     )
     parser.add_argument("--scale-runs", type=int, default=1000)
     parser.add_argument("--scale-workers", default="1,2,4")
@@ -470,6 +526,7 @@ def main() -> None:
     parser.add_argument(
         "--scale-concurrency", type=int, default=0, help="per worker; 0: runs / workers"
     )
+    parser.add_argument("--bp-repeat", type=int, default=5, help="BP trials of each kind")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -491,11 +548,13 @@ def main() -> None:
         signal.alarm(CHILD_TIMEOUT_S)  # nothing may hang the benchmark run
         if args.child == "W4":
             w4(args.db, Path(args.workdir))
+        elif args.child == "BP":
+            asyncio.run(bp(args.db, args.bp_repeat))
         else:
             asyncio.run({"W1": w1, "W2": w2, "W3": w3}[args.child](args.db))
         return
     SYSTEM = "legato-pg" if args.db_kind == "postgres" else "legato"
-    default = "W1,W2,W3,W4,SCALE" if args.db_kind == "postgres" else "W1,W2,W3,W4"
+    default = "W1,W2,W3,W4,BP,SCALE" if args.db_kind == "postgres" else "W1,W2,W3,W4,BP"
     failed = []
     for workload in (args.workloads or default).upper().split(","):
         print(f"{SYSTEM} {workload} ...", file=sys.stderr, flush=True)
@@ -517,6 +576,8 @@ def main() -> None:
                         db,
                         "--workdir",
                         folder,
+                        "--bp-repeat",
+                        str(args.bp_repeat),
                     ],
                     check=True,
                     timeout=CHILD_TIMEOUT_S,

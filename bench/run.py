@@ -9,8 +9,9 @@ Four passes, each printing its measurements as JSON lines:
    with 1, 2 and 4 worker processes (SCALE),
 4. DBOS on PostgreSQL (``--database-url``).
 
-Then a table per database with the ratio and the target for each metric, and a table of
-the scaling measurement. The lines are also written to bench/results/<timestamp>.jsonl.
+Then a table per database with the ratio and the target for each metric (and, for Legato
+alone, what a blueprint task costs against a code step: workload BP), and a table of the
+scaling measurement. The lines are also written to bench/results/<timestamp>.jsonl.
 The PostgreSQL server is $BENCH_PG_SERVER (default postgresql://postgres@127.0.0.1:5432);
 each workload gets a fresh database ``bench_...`` there, dropped afterwards.
 """
@@ -59,6 +60,7 @@ PG_TARGETS: list[tuple[str, str, str, Check]] = [
     ("W4", "reexecuted_steps", "", None),
     ("W4", "restart_to_done_s", "", None),
 ]
+BLUEPRINT_TARGET = 2.0  # a blueprint task costs at most twice a code step (workload BP)
 SCALE_WORKERS = (1, 2, 4)
 SCALING_TARGET = 1.6  # 4 worker processes reach at least 1.6 times the throughput of 1
 
@@ -102,6 +104,25 @@ def ratio_table(
         failed += met == "NO"
         table.add_row(workload, metric, f"{lg:g}", f"{db:g}", ratio, target, met)
     return table, failed
+
+
+def add_blueprint_rows(table: Table, value: dict[tuple[str, str, str], float], ours: str) -> int:
+    """BP: 200 runs of a 10-task blueprint against 200 runs of a 10-step code workflow, on the
+    same store in the same process (Legato only), and the blueprint-over-code target."""
+    table.add_section()
+    for metric in ("code_per_step_ms", "blueprint_per_task_ms"):
+        found = value.get((ours, "BP", metric))
+        table.add_row("BP", metric, "missing" if found is None else f"{found:g}", "-", "", "", "")
+    ratio = value.get((ours, "BP", "blueprint_over_code"))
+    target = f"≤ {BLUEPRINT_TARGET:g}x"
+    if ratio is None:
+        table.add_row("BP", "blueprint_over_code", "missing", "-", "", target, "missing")
+        return 1
+    met = ratio <= BLUEPRINT_TARGET
+    table.add_row(
+        "BP", "blueprint_over_code", f"{ratio:g}x", "-", "", target, "yes" if met else "NO"
+    )
+    return 0 if met else 1
 
 
 def add_scaling_rows(table: Table, value: dict[tuple[str, str, str], float]) -> int:
@@ -185,10 +206,11 @@ def main() -> int:
     console = Console(width=140)
     title = "Legato vs DBOS 3.4, both on SQLite, same machine, same run"
     table, missed = ratio_table(title, value, "legato", "dbos", TARGETS)
+    failed += missed + add_blueprint_rows(table, value, "legato")
     console.print(table)
-    failed += missed
     title = "Legato vs DBOS 3.4, both on PostgreSQL 15 (local server), same machine, same run"
     table, missed = ratio_table(title, value, "legato-pg", "dbos-pg", PG_TARGETS)
+    add_blueprint_rows(table, value, "legato-pg")  # measured, no target on PostgreSQL
     failed += missed + add_scaling_rows(table, value)
     console.print(table)
     console.print(scaling_table(value))

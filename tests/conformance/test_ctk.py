@@ -135,12 +135,25 @@ class ScenarioRun:
         return json.loads(record.output) if record.output else None
 
     def task_names(self) -> list[str]:
-        """The last path segment of each journalled step, in the order the tasks ran."""
+        """The last path segment of each journalled step, in the order the tasks ran.
+
+        A ``switch`` task runs no step: its journalled decision (``<pointer>#switch``)
+        is its trace.
+        """
         steps = sorted(
-            (entry for entry in self.journal if entry.kind is legato.EntryKind.STEP),
+            (entry for entry in self.journal if _ran_a_task(entry)),
             key=lambda entry: seq_key(entry.seq),
         )
-        return [task_name(entry.name) for entry in steps]
+        return [task_name(entry.name.removesuffix(SWITCHED)) for entry in steps]
+
+
+SWITCHED = "#switch"
+
+
+def _ran_a_task(entry: legato.JournalEntry) -> bool:
+    if entry.kind is legato.EntryKind.DECISION:
+        return entry.name.endswith(SWITCHED)
+    return entry.kind is legato.EntryKind.STEP
 
 
 Handler = Callable[[ScenarioRun, Step, re.Match[str]], Awaitable[None]]

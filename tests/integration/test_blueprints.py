@@ -86,9 +86,15 @@ output:
         async with running_worker(db_url) as (_worker, client):
             record = await finish(client, doc, {"order": {"lines": lines}})
             assert output(record) == "approved:117"
-            names = [e.name for e in await client.journal(record.run_id) if e.name]
-            assert names[-2:] == ["/do/1/decide", "/do/3/approve"]
+            journal = await client.journal(record.run_id)
+            names = [e.name for e in journal if e.name]
+            assert names[-2:] == ["/do/1/decide#switch", "/do/3/approve"]
             assert "/do/2/reject" not in names
+            decisions = [(e.name, e.output) for e in journal if e.kind is legato.EntryKind.DECISION]
+            assert decisions[0] == ("/do/0/total#for.in", json.dumps(lines))
+            whiles = [output for name, output in decisions if name == "/do/0/total#while"]
+            assert whiles == ["true", "true", "true", "false"]  # one per item it looked at
+            assert decisions[-1] == ("/do/1/decide#switch", '"big"')
 
     run(body)
 

@@ -3,17 +3,18 @@
 Everything that touches the outside world, and every leaf task's result, is a journalled
 step named after the task's JSON pointer (``/do/0/getPet``), so a run killed mid-way
 resumes on any worker without calling anything twice, and its history reads as the
-document does. Control flow (``do``, ``for``, ``fork``, ``switch`` decisions, ``try``,
-``then``) and the jq data flow are computed in the run from journalled values, so they
-replay identically.
+document does. Control flow (``do``, ``for``, ``fork``, ``try``, ``then``) and the jq data
+flow are computed in the run from journalled values, and every expression result that
+decides a path is journalled itself (see :mod:`.determinism`), so a replay follows the path
+the first execution took.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import re
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from ..errors import ERROR_TYPES, BlueprintFault
 from ..records import EntryKind
 from ..runtime import commands
 from ..runtime.tasks import require_context
+from .catching import run_try
+from .determinism import RunRecorder, current_task
 from .document import Blueprint
 from .durations import parse_duration
 from .expressions import evaluate_value, interpolate, truthy
@@ -84,6 +87,7 @@ class Interpreter:
         self.runtime_descriptor = {"name": "legato", "version": _version(), "metadata": {}}
         self.raw_input = raw_input
         self.leaves = LeafTasks(self)
+        self.recorder: RunRecorder | None = None
 
     @property
     def context(self) -> Any:
@@ -111,6 +115,8 @@ class Interpreter:
 
     # -- the run --------------------------------------------------------------------------
     async def run(self) -> Any:
+        self.recorder = RunRecorder(require_context("blueprint"), self.blueprint)
+        self.recorder.install()
         started = commands.now()
         self.workflow_descriptor["startedAt"] = _datetime_descriptor(started.timestamp())
         scope = Scope({})
@@ -168,9 +174,12 @@ class Interpreter:
             "definition": task,
             "input": raw_input,
         }
+        running = current_task.set(pointer)
         try:
             base = self.variables(scope, descriptor)
-            if "if" in task and not truthy(self.evaluate(task["if"], raw_input, base, pointer)):
+            if "if" in task and not self.decide(
+                pointer, "if", functools.partial(self.holds, task["if"], raw_input, base, pointer)
+            ):
                 return raw_input, CONTINUE
             spec_input = task.get("input") or {}
             check_schema(spec_input.get("schema"), raw_input, "task input", pointer)
@@ -204,6 +213,8 @@ class Interpreter:
         except BlueprintFault as fault:
             fault.problem.setdefault("instance", pointer)
             raise
+        finally:
+            current_task.reset(running)
         return output, flow or str(task.get("then") or CONTINUE)
 
     async def with_extensions(
@@ -217,13 +228,19 @@ class Interpreter:
         descriptor: dict[str, Any],
     ) -> tuple[Any, str | None]:
         """Run ``use.extensions`` that apply around the task, then the task itself."""
-        applying = [
-            (index, ext_name, ext)
-            for index, item in enumerate(self.use.get("extensions") or [])
-            for ext_name, ext in item.items()
-            if _extends(ext.get("extend", "all"), task)
-            and (ext.get("when") is None or truthy(self.evaluate(ext["when"], data, variables)))
-        ]
+        applying = []
+        for index, item in enumerate(self.use.get("extensions") or []):
+            for ext_name, ext in item.items():
+                if not _extends(ext.get("extend", "all"), task):
+                    continue
+                when = ext.get("when")
+                if when is not None and not self.decide(
+                    pointer,
+                    f"extensions/{index}/{ext_name}",
+                    functools.partial(self.holds, when, data, variables),
+                ):
+                    continue
+                applying.append((index, ext_name, ext))
         for index, ext_name, ext in applying:
             if ext.get("before"):
                 where = f"/use/extensions/{index}/{ext_name}/before"
@@ -274,7 +291,7 @@ class Interpreter:
         if "switch" in task:
             return await self.run_switch(task["switch"], pointer, data, variables)
         if "try" in task:
-            return await self.run_try(task, pointer, data, scope, variables), None
+            return await run_try(self, task, pointer, data, scope, variables), None
         return await self.leaves.execute(name, task, pointer, data, scope, variables), None
 
     async def run_for(
@@ -288,19 +305,23 @@ class Interpreter:
         loop = task["for"]
         item_name = loop.get("each") or "item"
         index_name = loop.get("at") or "index"
-        items = self.evaluate(loop["in"], data, variables, pointer)
-        if isinstance(items, Mapping):
-            items = list(items.values())
-        if not isinstance(items, list):
-            raise BlueprintFault.standard(
-                "expression", 400, f"for.in must give an array, got {type(items).__name__}"
-            )
-        for index, item in enumerate(items):
+
+        def collection() -> list[Any]:
+            items = self.evaluate(loop["in"], data, variables, pointer)
+            if isinstance(items, Mapping):
+                items = list(items.values())
+            if not isinstance(items, list):
+                raise BlueprintFault.standard(
+                    "expression", 400, f"for.in must give an array, got {type(items).__name__}"
+                )
+            return items
+
+        for index, item in enumerate(self.decide(pointer, "for.in", collection)):
             inner = scope.bind(**{item_name: item, index_name: index})
             if task.get("while") is not None:
                 current = {**variables, **inner.names, "context": self.context}
-                keep = self.evaluate(task["while"], data, current, pointer)
-                if not truthy(keep):
+                keep = functools.partial(self.holds, task["while"], data, current, pointer)
+                if not self.decide(pointer, "while", keep):
                     break
             data = await self.run_list(task["do"], f"{pointer}/do", data, inner)
         return data
@@ -363,110 +384,33 @@ class Interpreter:
     async def run_switch(
         self, cases: list[Any], pointer: str, data: Any, variables: dict[str, Any]
     ) -> tuple[Any, str | None]:
-        chosen: str | None = None
-        for item in cases:
-            case_name, case = next(iter(item.items()))
-            when = case.get("when")
-            if when is None or truthy(self.evaluate(when, data, variables, pointer)):
-                chosen = case_name
-                break
-        # A replay acts on the case recorded the first time, even if an expression (one
-        # using jq's `now`, say) would choose differently today.
-        chosen = await self.leaves.decide(pointer, chosen)
+
+        def choose() -> str | None:
+            for item in cases:
+                case_name, case = next(iter(item.items()))
+                when = case.get("when")
+                if when is None or self.holds(when, data, variables, pointer):
+                    return str(case_name)
+            return None
+
+        chosen = self.decide(pointer, "switch", choose)
         for item in cases:
             case_name, case = next(iter(item.items()))
             if case_name == chosen:
                 return data, str(case.get("then") or CONTINUE)
         return data, None
 
-    async def run_try(
-        self,
-        task: dict[str, Any],
-        pointer: str,
-        data: Any,
-        scope: Scope,
-        variables: dict[str, Any],
-    ) -> Any:
-        catch = task.get("catch") or {}
-        error_name = catch.get("as") or "error"
-        policy = self.retry_policy(catch.get("retry"))
-        attempt = 0
-        first_failure: float | None = None
-        while True:
-            try:
-                return await self.run_list(task["try"], f"{pointer}/try", data, scope)
-            except BlueprintFault as fault:
-                error = fault.problem
-                caught = {**variables, error_name: error}
-                if not _error_matches((catch.get("errors") or {}).get("with"), error):
-                    raise
-                if catch.get("when") is not None and not truthy(
-                    self.evaluate(catch["when"], data, caught, pointer)
-                ):
-                    raise
-                if catch.get("exceptWhen") is not None and truthy(
-                    self.evaluate(catch["exceptWhen"], data, caught, pointer)
-                ):
-                    raise
-                if policy is not None:
-                    now = commands.now().timestamp()
-                    first_failure = first_failure if first_failure is not None else now
-                    if self.may_retry(policy, attempt, now - first_failure, data, caught):
-                        attempt += 1
-                        delay = self.retry_delay(policy, attempt)
-                        if delay > 0:
-                            await commands.sleep(delay)
-                        continue
-                if catch.get("do"):
-                    return await self.run_list(
-                        catch["do"], f"{pointer}/catch/do", data, scope.bind(**{error_name: error})
-                    )
-                return data
+    # -- decisions ------------------------------------------------------------------------
+    def decide(self, pointer: str, what: str, produce: Callable[[], Any]) -> Any:
+        """``produce``'s result, journalled as decision ``pointer#what`` (see .determinism)."""
+        assert self.recorder is not None, "the interpreter decides only inside run()"
+        return self.recorder.decide(pointer, what, produce)
 
-    # -- retry policies -------------------------------------------------------------------
-    def retry_policy(self, retry: Any) -> dict[str, Any] | None:
-        if retry is None:
-            return None
-        if isinstance(retry, str):
-            policy: dict[str, Any] = (self.use.get("retries") or {})[retry]
-            return policy
-        return dict(retry)
-
-    def may_retry(
-        self,
-        policy: dict[str, Any],
-        attempt: int,
-        elapsed: float,
-        data: Any,
-        variables: dict[str, Any],
+    def holds(
+        self, expression: Any, data: Any, variables: Mapping[str, Any], pointer: str = ""
     ) -> bool:
-        limit = policy.get("limit") or {}
-        count = (limit.get("attempt") or {}).get("count")
-        if count is not None and attempt >= int(count):
-            return False
-        if limit.get("duration") is not None and elapsed >= parse_duration(limit["duration"]):
-            return False
-        if policy.get("when") is not None and not truthy(
-            self.evaluate(policy["when"], data, variables)
-        ):
-            return False
-        return not (
-            policy.get("exceptWhen") is not None
-            and truthy(self.evaluate(policy["exceptWhen"], data, variables))
-        )
-
-    def retry_delay(self, policy: dict[str, Any], attempt: int) -> float:
-        delay = parse_duration(policy["delay"]) if policy.get("delay") is not None else 0.0
-        backoff = policy.get("backoff") or {}
-        if "linear" in backoff:
-            delay *= attempt
-        elif "exponential" in backoff:
-            delay *= 2 ** (attempt - 1)
-        jitter = policy.get("jitter")
-        if jitter:
-            low, high = parse_duration(jitter["from"]), parse_duration(jitter["to"])
-            delay += low + (high - low) * commands.random()
-        return delay
+        """jq's truth of ``expression``'s value."""
+        return truthy(self.evaluate(expression, data, variables, pointer))
 
     # -- helpers --------------------------------------------------------------------------
     def evaluate(
@@ -529,34 +473,6 @@ def _kind_of(task: Mapping[str, Any]) -> str:
 
 def _extends(extend: str, task: Mapping[str, Any]) -> bool:
     return extend == "all" or extend == _kind_of(task)
-
-
-_STANDARD = re.compile(r"/(?:spec/[^/]+/errors|dsl/errors/types)/([a-z]+)$")
-
-
-def _error_type_matches(wanted: str, actual: str) -> bool:
-    """Equal types match; so do two spellings of the same standard type.
-
-    The DSL's standard types are ``.../spec/<version>/errors/<kind>``; the conformance
-    kit also writes ``.../dsl/errors/types/<kind>``. Both name one kind of error.
-    """
-    if wanted == actual:
-        return True
-    a, b = _STANDARD.search(wanted), _STANDARD.search(actual)
-    return a is not None and b is not None and a.group(1) == b.group(1)
-
-
-def _error_matches(filter_: Mapping[str, Any] | None, error: Mapping[str, Any]) -> bool:
-    if not filter_:
-        return True
-    for key, wanted in filter_.items():
-        actual = error.get(key)
-        if key == "type" and isinstance(wanted, str) and isinstance(actual, str):
-            if not _error_type_matches(wanted, actual):
-                return False
-        elif actual != wanted and str(actual) != str(wanted):
-            return False
-    return True
 
 
 def _secret_strings(secrets: Any) -> tuple[str, ...]:

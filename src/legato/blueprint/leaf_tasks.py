@@ -8,6 +8,8 @@ failure keeps only a type and message, while a ``try`` needs the whole problem o
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -86,29 +88,20 @@ class LeafTasks:
         ``shown`` are journalled as the step's arguments so the history shows what was
         asked (the request of a call); ``work`` itself closes over what it needs.
         """
-
-        async def body(*_shown: Any) -> dict[str, Any]:
-            try:
-                return {"value": await work()}
-            except BlueprintFault as fault:
-                return {"fault": fault.problem}
-
-        step: Step[Any, Any] = Step(body, name=pointer, timeout=timeout)
+        running = _WORK.set(work)
         try:
-            outcome = await step(*shown)
+            outcome = await _task_step(pointer, timeout)(*shown)
         except StepError as exc:
             if exc.error_type.endswith("StepTimeout"):
                 raise BlueprintFault.standard("timeout", 408, exc.error_message) from exc
             raise BlueprintFault.standard(
                 "runtime", 500, f"{exc.error_type}: {exc.error_message}"
             ) from exc
+        finally:
+            _WORK.reset(running)
         if "fault" in outcome:
             raise BlueprintFault(outcome["fault"])
         return outcome.get("value")
-
-    async def decide(self, pointer: str, choice: Any) -> Any:
-        """Journal a decision (a switch case, a fork's winner); a replay gets the first one."""
-        return await self.effect(pointer, lambda: _sync(choice))
 
     async def wait(self, seconds: float, scope: Scope) -> None:
         left = self.it.remaining(scope)
@@ -258,6 +251,34 @@ class LeafTasks:
 
 async def _sync(value: Any) -> Any:
     return value
+
+
+_WORK: contextvars.ContextVar[Callable[[], Awaitable[Any]]] = contextvars.ContextVar(
+    "legato_blueprint_step_work"
+)
+"""What the task step being called does. A step body starts in a copy of the context of
+the workflow task that calls the step, so it finds the work its caller set here."""
+
+
+async def _perform(*_shown: Any) -> Any:
+    """The body of every task step: the caller's work, its DSL error kept as data.
+
+    Annotated ``Any`` (it is a ``{"value"}`` or ``{"fault"}`` mapping): a step's result is
+    validated against its annotation on every execution and replay, and plain JSON needs
+    no validating.
+    """
+    try:
+        return {"value": await _WORK.get()()}
+    except BlueprintFault as fault:
+        return {"fault": fault.problem}
+
+
+@functools.lru_cache(maxsize=4096)
+def _task_step(pointer: str, timeout: float | None) -> Step[Any, Any]:
+    """The step of a task: one object per pointer (and timeout), not one per execution,
+    since building a step reads its function's annotations, which costs more than a
+    ``set`` task's whole evaluation."""
+    return Step(_perform, name=pointer, timeout=timeout)
 
 
 _SECRET_KEYS = ("password", "token", "clientSecret", "client_secret", "secret", "assertion")

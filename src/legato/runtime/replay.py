@@ -419,6 +419,8 @@ def _judge(
     leftover = ctx.unvisited()
     if leftover:
         first = leftover[0]
+        if ctx.mismatch_hint is not None:  # nothing was issued in the entry's place
+            return report(outcome, ctx.mismatch_hint(first.seq, first, first.kind, ""))
         return report(
             outcome,
             f"run {run.run_id} ({wf.name}): the workflow {outcome} without reaching "

@@ -35,6 +35,7 @@ from ..errors import ChildRunError, NonDeterminismError, PayloadError, StepError
 from ..payload import dumps
 from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, Wakeup
 from ..runtime.context import TIMEOUT
+from ..runtime.journal import MismatchHint
 from ..runtime.definitions import Workflow, lookup
 from ..runtime.diagnostics import describe_error
 from .recovery import recovery_limit_error
@@ -284,7 +285,8 @@ class RunExecution(RunHost):
         leftover = self.ctx.unvisited()
         if leftover:
             first = leftover[0]
-            self.ctx.nondeterminism = _nondeterminism(self.run_id, wf.name, first)
+            hint = self.ctx.mismatch_hint
+            self.ctx.nondeterminism = _nondeterminism(self.run_id, wf.name, first, hint)
             await self._park()
             return
         try:
@@ -411,7 +413,11 @@ def _error(kind: str, message: str) -> str:
     return json.dumps({"type": kind, "message": message})
 
 
-def _nondeterminism(run_id: str, workflow: str, entry: JournalEntry) -> NonDeterminismError:
+def _nondeterminism(
+    run_id: str, workflow: str, entry: JournalEntry, hint: MismatchHint | None = None
+) -> NonDeterminismError:
+    if hint is not None:  # nothing was issued in the entry's place: the name is ""
+        return NonDeterminismError(hint(entry.seq, entry, entry.kind, ""))
     return NonDeterminismError(
         f"run {run_id} ({workflow}): the journal has {entry.kind.value} {entry.name!r} at "
         f"position {entry.seq}, which the code no longer reaches. The workflow code changed "
