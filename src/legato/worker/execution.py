@@ -35,9 +35,9 @@ from ..errors import ChildRunError, NonDeterminismError, PayloadError, StepError
 from ..payload import dumps
 from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, Wakeup
 from ..runtime.context import TIMEOUT
-from ..runtime.journal import MismatchHint
 from ..runtime.definitions import Workflow, lookup
 from ..runtime.diagnostics import describe_error
+from ..runtime.journal import MismatchHint
 from .recovery import recovery_limit_error
 from .run_host import RunHost
 
