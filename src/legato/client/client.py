@@ -263,7 +263,9 @@ class AsyncClient:
         """Run a failed (or parked) run again from its failed step, with today's code.
 
         Every step that completed is replayed from the journal, not run again; the step
-        whose failure ended the run runs again. A run whose compensations ran is refused.
+        whose failure ended the run runs again, and so does what the run did because of
+        that failure (an ``except`` block that alerted and re-raised; see
+        ``legato.client.redrive.after_failure``). A run whose compensations ran is refused.
         """
         run = await self.get(run_id)
         drop = retry_plan(run, await self.store.get_journal(run_id))
