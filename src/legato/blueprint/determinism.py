@@ -23,6 +23,7 @@ environment) and ``$runtime`` (the worker's version). So:
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +71,10 @@ class RunRecorder:
         Called from the run's main task, so the clock (a context variable) reaches every
         task the run creates, step bodies included, and no other run.
         """
-        self.ctx.mismatch_hint = self.mismatch
+        # A function of the document and run id only: the context keeps it, and a hint
+        # holding the context would make a reference cycle of every blueprint run.
+        hint = functools.partial(mismatch_message, self.blueprint, self.ctx.run_id)
+        self.ctx.mismatch_hint = hint
         expressions.clock.set(self.now)
 
     def decide(self, pointer: str, what: str, produce: Callable[[], Any]) -> Any:
@@ -104,26 +108,29 @@ class RunRecorder:
         name = f"{pointer}#now" if pointer else "now"
         return float(ctx.recorded(EntryKind.NOW, self.clock, name=name))
 
-    def mismatch(self, seq: str, entry: JournalEntry, kind: EntryKind, name: str) -> str:
-        """The non-determinism message of this run (``name`` is "" when the run ended
-        without reaching ``entry``)."""
-        bp = self.blueprint
-        head = f"blueprint {bp.namespace}/{bp.name} version {bp.version} (run {self.ctx.run_id})"
-        recorded = f"{entry.kind.value} {entry.name!r}"
-        if not name:
-            pointer = entry.name.partition("#")[0] if entry.name.startswith("/") else ""
-            where = f" (task {pointer})" if pointer else ""
-            return (
-                f"{head}: the journal has {recorded} at position {seq}{where}, which the "
-                f"document no longer reaches. {advice(self.ctx.run_id, seq)}"
-            )
-        task = current_task.get()
-        where = f"task {task}" if task else "the document's top level"
+
+def mismatch_message(
+    blueprint: Blueprint, run_id: str, seq: str, entry: JournalEntry, kind: EntryKind, name: str
+) -> str:
+    """The non-determinism message of a blueprint run (``name`` is "" when the run ended
+    without reaching ``entry``): the document's terms, not the interpreter's code."""
+    bp = blueprint
+    head = f"blueprint {bp.namespace}/{bp.name} version {bp.version} (run {run_id})"
+    recorded = f"{entry.kind.value} {entry.name!r}"
+    if not name:
+        pointer = entry.name.partition("#")[0] if entry.name.startswith("/") else ""
+        where = f" (task {pointer})" if pointer else ""
         return (
-            f"{head}: at {where} the document does not match the run's journal: at "
-            f"position {seq} the journal recorded {recorded}, but the document now gives "
-            f"{kind.value} {name!r}. {advice(self.ctx.run_id, seq)}"
+            f"{head}: the journal has {recorded} at position {seq}{where}, which the "
+            f"document no longer reaches. {advice(run_id, seq)}"
         )
+    task = current_task.get()
+    where = f"task {task}" if task else "the document's top level"
+    return (
+        f"{head}: at {where} the document does not match the run's journal: at "
+        f"position {seq} the journal recorded {recorded}, but the document now gives "
+        f"{kind.value} {name!r}. {advice(run_id, seq)}"
+    )
 
 
-__all__ = ["RunRecorder", "advice", "current_task"]
+__all__ = ["RunRecorder", "advice", "current_task", "mismatch_message"]
