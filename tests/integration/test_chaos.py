@@ -296,3 +296,85 @@ def test_workers_ride_out_a_postgres_restart(
     )
     assert any("connection" in log.lower() for log in logs.values())  # it did notice
     print(f"postgres restart: 300 runs x 5 steps completed, {repeats} steps re-run")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_worker_stopped_past_its_lease_runs_no_cleanup_step_when_it_wakes(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The paused worker is kept alive (SIGSTOP, then SIGCONT), not killed: after it wakes
+    it must execute nothing more of the run, not even the workflow's ``finally:`` step."""
+    if backend == "sqlite":
+        db = f"sqlite:///{tmp_path / 'zombie.db'}"
+    else:
+        db = request.getfixturevalue("postgres_url")
+    effects = tmp_path / "effects"
+    effects.mkdir()
+    env = {**os.environ, "LEGATO_DB": db, "LEGATO_CHAOS_DIR": str(effects)}
+    started = cli(db, "start", f"{APP}:slow_step_then_cleanup", "--input", "2.0", "--id", "z")
+    assert started.returncode == 0, started.stderr
+    logs: dict[str, Path] = {}
+
+    def spawn(name: str, lease: str) -> subprocess.Popen[str]:
+        logs[name] = tmp_path / f"{name}.log"
+        return subprocess.Popen(
+            [sys.executable, "-m", "legato", "worker", "--app", APP, "--lease", lease],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=logs[name].open("w"),
+            text=True,
+        )
+
+    def wait_for(condition: Any, what: str, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+    # A long lease, so the paused worker's next heartbeat is not due when it wakes: it
+    # learns of the loss from its step's refused write, the case that used to run the
+    # cleanup step. The pause outlasting the lease is simulated by expiring it.
+    paused = spawn("paused", "30")
+    workers = [paused]
+    try:
+        wait_for(lambda: any(e["pid"] == paused.pid for e in executions(effects)), "the step")
+
+        def marked_running() -> bool:
+            journal = show(db, "z")["journal"]
+            return bool(journal) and journal[0]["status"] == "running"
+
+        wait_for(marked_running, "the step to be marked running")  # no write left queued
+        paused.send_signal(signal.SIGSTOP)  # alive, but (as if) past its lease
+        expire_lease(db, "z")
+        workers.append(spawn("taker", "5"))
+        wait_for(lambda: show(db, "z")["status"] == "completed", "the taker to finish")
+        paused.send_signal(signal.SIGCONT)  # its step ends; its write is refused
+        wait_for(lambda: "lease lost" in logs["paused"].read_text(), "the paused one to notice")
+    finally:
+        for proc in workers:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+        for proc in workers:
+            proc.wait(timeout=60)
+    taker_pid = workers[1].pid
+    by_seq: dict[str, set[int]] = defaultdict(set)
+    for e in executions(effects):
+        by_seq[e["seq"]].add(e["pid"])
+    assert by_seq["1"] == {paused.pid, taker_pid}  # the slow step ran in both...
+    assert by_seq["2"] == {taker_pid}  # ...but the cleanup step only in the taker
+    assert show(db, "z")["output"] == taker_pid
+
+
+def expire_lease(db: str, run_id: str) -> None:
+    """As if the run's owner had been paused past its lease."""
+    sql = "UPDATE runs SET lease_expires_at = 0 WHERE run_id = '%s'" % run_id
+    if db.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+            conn.execute(sql)
+        return
+    server = db.split("?")[0]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema_of(db)}"')
+        conn.execute(sql)
