@@ -367,7 +367,7 @@ def test_a_worker_stopped_past_its_lease_runs_no_cleanup_step_when_it_wakes(
 
 def expire_lease(db: str, run_id: str) -> None:
     """As if the run's owner had been paused past its lease."""
-    sql = "UPDATE runs SET lease_expires_at = 0 WHERE run_id = '%s'" % run_id
+    sql = f"UPDATE runs SET lease_expires_at = 0 WHERE run_id = '{run_id}'"
     if db.startswith("sqlite"):
         import sqlite3
 

@@ -1,5 +1,10 @@
 """Property: a run interrupted at any point and resumed by another worker ends with the same
-result and the same journal as a run that was never interrupted."""
+result and the same journal as a run that was never interrupted.
+
+The shapes mix steps, durable sleeps, child runs, ``gather``, ``asyncio.TaskGroup`` and
+``asyncio.wait_for`` around them, and signals sent by a step of the run while the run
+waits for them beside it (the wait must end while the step is in flight).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,14 @@ from hypothesis import strategies as st
 
 import legato
 from legato.store import open_store
+from legato.worker.services import current_store
 from tests.helpers import in_ci, running_worker
 
 # -- random workflow shapes ------------------------------------------------------------
 leaf = st.one_of(
     st.builds(lambda v: {"op": "step", "v": v}, st.integers(0, 99)),
     st.just({"op": "sleep"}),
+    st.builds(lambda n: {"op": "signal", "name": f"s{n}"}, st.integers(0, 5)),
 )
 programs = st.recursive(
     leaf,
@@ -29,6 +36,10 @@ programs = st.recursive(
             lambda xs: {"op": "gather", "items": xs}, st.lists(inner, min_size=1, max_size=4)
         ),
         st.builds(lambda p: {"op": "child", "prog": p}, inner),
+        st.builds(
+            lambda xs: {"op": "taskgroup", "items": xs}, st.lists(inner, min_size=1, max_size=3)
+        ),
+        st.builds(lambda p: {"op": "wait_for", "prog": p}, inner),
     ),
     max_leaves=12,
 )
@@ -50,6 +61,20 @@ async def value_step(v: int) -> int:
     return v
 
 
+@legato.step
+async def send_to_self(name: str) -> int:
+    """Signal this step's own run, then keep running a little: the run's wait for the
+    signal, beside this step, must end while the step is still in flight."""
+    Trigger.countdown -= 1
+    if Trigger.countdown == 0 and Trigger.worker is not None:
+        Trigger.worker.kill()
+    store = current_store.get()
+    assert store is not None
+    await legato.AsyncClient(store).signal(legato.step_info().run_id, name, len(name))
+    await asyncio.sleep(0.002)
+    return 0
+
+
 @legato.workflow
 async def interpret(prog: dict[str, Any]) -> int:
     return await evaluate(prog)
@@ -69,15 +94,26 @@ async def evaluate(prog: dict[str, Any]) -> int:
         return total
     if op == "gather":
         return sum(await asyncio.gather(*(evaluate(x) for x in prog["items"])))
+    if op == "taskgroup":
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(evaluate(x)) for x in prog["items"]]
+        return sum(t.result() for t in tasks)
+    if op == "wait_for":
+        return await asyncio.wait_for(evaluate(prog["prog"]), 3600)
+    if op == "signal":
+        got, sent = await asyncio.gather(
+            legato.wait_for_signal(prog["name"]), send_to_self(prog["name"])
+        )
+        return int(got) + sent
     return await legato.child(interpret, prog["prog"])
 
 
 def count_steps(prog: dict[str, Any]) -> int:
-    if prog["op"] == "step":
+    if prog["op"] in ("step", "signal"):
         return 1
     if prog["op"] == "sleep":
         return 0
-    if prog["op"] == "child":
+    if prog["op"] in ("child", "wait_for"):
         return count_steps(prog["prog"])
     return sum(count_steps(x) for x in prog["items"])
 
