@@ -437,3 +437,38 @@ def test_a_live_worker_that_lost_its_lease_runs_no_cleanup_or_compensation(
         assert [what for who, what in events if who == "B"] == ["work", "work", "cleanup"]
 
     run(body)
+
+
+# -- a child's end reaches its parent in memory -------------------------------------------
+@legato.workflow
+async def quick_child(x: int) -> int:
+    return x * 2
+
+
+@legato.step
+def after_child(value: int) -> int:
+    events.append(("step", f"after-child:{value}"))
+    return value
+
+
+@legato.workflow
+async def child_beside_step(key: str) -> int:
+    async def via_child() -> int:
+        return await after_child(await legato.child(quick_child, 21))
+
+    got, _ = await asyncio.gather(via_child(), held(key))
+    return got
+
+
+def test_a_child_ending_reaches_its_parent_while_a_step_is_in_flight(db_url: str) -> None:
+    async def body() -> None:
+        release = gate("child")
+        async with running_worker(db_url) as (_worker, client):
+            await client.start(child_beside_step, "child", run_id="parent")
+            # The parent acts on the child's result while its other step is held.
+            await wait_until(lambda: ("step", "after-child:42") in events)
+            assert not release.is_set()
+            release.set()
+            assert await client.result("parent", timeout=30) == 42
+
+    run(body)

@@ -96,6 +96,10 @@ class Children(Steps):
         async def check(woken: Any) -> Any:
             if isinstance(woken, JournalEntry) and woken.status in _ENDED:
                 return woken
+            if woken is None:
+                # The child may have ended before this wait existed: have the worker
+                # look once more, now that it knows what this run waits for.
+                self.host.expect_wakeup()
             return NOT_YET
 
         ended: JournalEntry = await self._until(entry, Wait(entry.seq, None, child=True), check)

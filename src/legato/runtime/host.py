@@ -146,6 +146,9 @@ class RuntimeHost(Protocol):
     async def backoff(self, delay: float) -> None:
         """Wait between attempts of a step."""
 
+    def expect_wakeup(self) -> None:
+        """A wait was set up whose condition may already have arrived: look for it."""
+
     def heartbeat_channel(self, record: Callable[[Any], None]) -> HeartbeatChannel:
         """A channel for one step attempt's heartbeats, delivered on the worker's loop."""
 

@@ -268,6 +268,9 @@ class ReplayHost:
     def heartbeat_channel(self, record: Callable[[Any], None]) -> HeartbeatChannel:
         return HeartbeatChannel(asyncio.get_running_loop(), lambda _: None)
 
+    def expect_wakeup(self) -> None:
+        pass  # nothing arrives during a replay
+
     async def take_signal(
         self,
         waiting: JournalEntry,

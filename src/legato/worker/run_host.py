@@ -192,6 +192,9 @@ class RunHost:
         else:
             self.lose()
 
+    def expect_wakeup(self) -> None:
+        self.worker.touched(self.run_id)
+
     def heartbeat_channel(self, record: Callable[[Any], None]) -> HeartbeatChannel:
         channel = HeartbeatChannel(self.loop, record)
         if self.ctx.stop_pending():
