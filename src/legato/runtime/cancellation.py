@@ -81,6 +81,6 @@ class Cancellation(ContextBase):
         """The workflow itself cancelled this wait or step (a race it lost, a TaskGroup or
         ``asyncio.timeout`` that gave up on it): record it, so a replay does not run or
         satisfy it again but leaves it to the same construct to cancel once more."""
-        if not self._leaving():
+        if not self._leaving() and entry.status is not EntryStatus.ABANDONED:
             now = self.host.now()
             self.host.persist_nowait([replace(entry, status=EntryStatus.ABANDONED, ended_at=now)])
