@@ -237,6 +237,13 @@ def worker_command(
         help="Park a run (instead of running it) once it has been taken over from a dead "
         "worker more than this many times.",
     ),
+    evict_after: float = typer.Option(
+        0.0,
+        "--evict-after",
+        min=0.0,
+        help="Seconds an idle run that waits durably stays in memory before it is evicted "
+        "(0: at once). While in memory, its timers, signals and child results reach it.",
+    ),
 ) -> None:
     """Serve runs until SIGTERM or Ctrl-C (in-flight steps finish; runs are released)."""
     logging.basicConfig(
@@ -253,6 +260,7 @@ def worker_command(
             lease_seconds=lease,
             queues=queues,
             max_recoveries=max_recoveries,
+            evict_after=evict_after,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
