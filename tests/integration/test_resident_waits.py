@@ -482,12 +482,12 @@ async def short_sleep_then_step() -> str:
 
 def test_evict_after_keeps_an_idle_run_in_memory_through_a_short_sleep(db_url: str) -> None:
     async def body() -> None:
-        async with running_worker(db_url, evict_after=30) as (worker, client):
+        async with running_worker(db_url, evict_after=30) as (_worker, client):
             await client.start(short_sleep_then_step, run_id="kept")
             assert await client.result("kept", timeout=30) == "slept in memory"
             record = await client.get("kept")
             assert record.lease_epoch == 1  # claimed once: it never left memory
-        async with running_worker(db_url) as (worker, client):  # evict at once (default)
+        async with running_worker(db_url) as (_worker, client):  # evict at once (default)
             await client.start(short_sleep_then_step, run_id="evicted")
             assert await client.result("evicted", timeout=30) == "slept in memory"
             assert (await client.get("evicted")).lease_epoch == 2  # left, claimed again
