@@ -320,9 +320,15 @@ def test_a_run_waiting_on_something_legato_cannot_end_is_parked_with_where(
 
 
 # -- cancellation reaches steps in flight ----------------------------------------------------
-def test_cancel_stops_an_async_step_in_flight(db_url: str) -> None:
+@pytest.mark.parametrize("sender", ["same store", "other store"])
+def test_cancel_stops_an_async_step_in_flight(db_url: str, sender: str) -> None:
     async def body() -> None:
-        async with running_worker(db_url) as (_worker, client):
+        # Heartbeats every 20 s: a cancel seen within 10 s came by the wake path.
+        async with running_worker(db_url, lease_seconds=60) as (_worker, client):
+            if sender == "other store":  # as from another process: no in-process notice
+                other = open_store(db_url)
+                await other.open()
+                client = legato.AsyncClient(other)
             await client.start(one_long_async_step, run_id="cancel-async")
 
             async def running() -> bool:
@@ -338,6 +344,8 @@ def test_cancel_stops_an_async_step_in_flight(db_url: str) -> None:
             assert ("step", "async:cancelled") in events
             (entry,) = await client.journal("cancel-async")
             assert entry.status is legato.EntryStatus.CANCELLED
+            if sender == "other store":
+                await other.close()
 
     run(body)
 
