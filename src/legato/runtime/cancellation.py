@@ -26,8 +26,8 @@ class Cancellation(ContextBase):
 
         Never while compensating: a rollback that stopped half-way would be worse than none.
         """
-        if self.cancel_delivered or self.compensating:
-            return False
+        if self.cancel_delivered or self.compensating or self._leaving():
+            return False  # a run leaving this worker: the next one delivers the stop
         if self.cancel_requested:
             self.cancel_reason = "cancel"
             return True

@@ -7,6 +7,7 @@ same transaction; a parent still in memory is woken with that entry.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ class Children(Steps):
         retry: Retry | None = None,
         detached: bool = False,
     ) -> Any:
+        await self._enter()
         seq = self._next_seq()
         entry = self._expect(seq, EntryKind.CHILD, wf.name)
         policy = retry or NO_RETRY
@@ -76,7 +78,14 @@ class Children(Steps):
                 # The child failed but may try again: a new child run, same position.
                 if self._stop_due():
                     await self._cancel_at(entry)
-                await self.host.backoff(policy.delay(attempt))
+                try:
+                    await self.host.backoff(policy.delay(attempt))  # a stop cuts it short
+                except asyncio.CancelledError:
+                    if self._stop_due():
+                        await self._cancel_at(entry)
+                    raise
+                if self._stop_due():
+                    await self._cancel_at(entry)
                 entry = await self._start_child(
                     seq, EntryKind.CHILD, wf.name, start(attempt + 1), attempt + 1
                 )

@@ -129,8 +129,12 @@ class RuntimeHost(Protocol):
     def now(self) -> float:
         """The workflow clock (seconds since the epoch)."""
 
-    async def persist(self, entries: Sequence[JournalEntry]) -> None:
-        """Write entries durably; raise CancelledError if the lease is lost."""
+    async def persist(self, entries: Sequence[JournalEntry], settles: bool = False) -> None:
+        """Write entries durably; raise LeaseLost if the lease is lost.
+
+        ``settles``: the write records an outcome the workflow must see (a step's result):
+        a cancellation by the workflow's own constructs while it is in flight is held off
+        until it is written, and then ignored, so the run goes on as a replay would."""
 
     def persist_nowait(self, entries: Sequence[JournalEntry]) -> None:
         """Queue entries for the next grouped commit (a failure stops this copy of the run)."""

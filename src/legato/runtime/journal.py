@@ -113,6 +113,19 @@ class ContextBase:
         if self.nondeterminism is not None:
             raise self.nondeterminism
 
+    async def _enter(self) -> None:
+        """Before an async command: a run leaving this worker refuses it, once per task by
+        raising, then by never returning. A workflow that swallows the refusal in a loop
+        (``except CancelledError: continue``) so waits instead of spinning the worker's
+        loop, and is dropped when the run unwinds."""
+        if not (self.lost or self.evicting):
+            return
+        state = self._state()
+        if not state.refused:
+            state.refused = True
+            self._guard()  # raises
+        await asyncio.get_running_loop().create_future()
+
     def _expect(self, seq: str, kind: EntryKind, name: str) -> JournalEntry | None:
         """The journal entry at ``seq`` if it matches the command; None past the journal."""
         self._guard()

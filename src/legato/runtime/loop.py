@@ -134,6 +134,15 @@ class RunLoop(asyncio.AbstractEventLoop):  # only what asyncio's tasks and futur
         self._drop_cancelled_timers()
         return self._timers[0][0] if self._timers else None
 
+    def next_plain_timer(self) -> float | None:
+        """When the earliest live timer that is not a durable wait's is due, if any."""
+        plain = [
+            when
+            for when, _, handle, _ in self._timers
+            if not handle.cancelled() and handle not in self.durable_timers
+        ]
+        return min(plain) if plain else None
+
     def _drop_cancelled_timers(self) -> None:
         while self._timers and self._timers[0][2].cancelled():
             _, _, handle, _ = heapq.heappop(self._timers)

@@ -240,7 +240,11 @@ class ReplayHost:
     def now(self) -> float:
         return self._now
 
-    async def persist(self, entries: Sequence[JournalEntry]) -> None:
+    def advance_to(self, when: float) -> None:
+        """Move the replay clock on (to a timer the journal shows had fired)."""
+        self._now = max(self._now, when)
+
+    async def persist(self, entries: Sequence[JournalEntry], settles: bool = False) -> None:
         pass
 
     def persist_nowait(self, entries: Sequence[JournalEntry]) -> None:
@@ -354,7 +358,7 @@ async def _replay(
     root: asyncio.Task[Any] = asyncio.Task(ctx.run_workflow(wf.fn, args, kwargs), loop=run_loop)
     ctx.bind_root(root)
     try:
-        settled = await _drive(ctx, run_loop, max_turns, max_seconds)
+        settled = await _drive(ctx, host, run_loop, max_turns, max_seconds)
         return _judge(history, wf, ctx, root, settled, report, max_turns, max_seconds)
     finally:
         alive = ctx.cancel_tasks()
@@ -370,13 +374,19 @@ async def _replay(
 
 
 async def _drive(
-    ctx: WorkflowContext, run_loop: RunLoop, max_turns: int, max_seconds: float
+    ctx: WorkflowContext,
+    host: ReplayHost,
+    run_loop: RunLoop,
+    max_turns: int,
+    max_seconds: float,
 ) -> bool:
     """Let the run go until it settles (True) or cannot (False).
 
     Settled: nothing is ready on the run's loop and every timer left belongs to a durable
     wait. The replay clock stands still, so an asyncio timer of the workflow's own
     (``asyncio.sleep``) would never fire: the replay cannot tell where the run stands.
+    Except where the journal says such a timer did fire: a wait it gave up on (recorded
+    as abandoned) is waiting for it, so the clock moves on to that timer.
     """
     deadline = time.monotonic() + max_seconds
     for _ in range(max_turns):
@@ -384,7 +394,13 @@ async def _drive(
         if ctx.nondeterminism is not None:
             return True
         if not run_loop.has_ready():
-            return run_loop.only_durable_timers()
+            if run_loop.only_durable_timers():
+                return True
+            due = run_loop.next_plain_timer()
+            if due is None or not any(w.dormant for w in ctx.waits.values()):
+                return False
+            host.advance_to(due)
+            continue
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0)

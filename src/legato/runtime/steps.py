@@ -38,6 +38,7 @@ class Steps(Waits):
         route: bool = True,
         kind: EntryKind = EntryKind.STEP,
     ) -> Any:
+        await self._enter()
         seq = self._next_seq()
         entry = self._expect(seq, kind, step.name)
         if route and step.queue is not None:
@@ -103,6 +104,8 @@ class Steps(Waits):
                 started_at=started,
                 attempt_log=json.dumps(history) if history else None,
             )
+            if self._stop_due():  # a stop that came during a back-off: no new attempt
+                await self._cancel_at(replace(running, attempts=attempt - 1))
             # Most steps finish in well under RUNNING_MARK_DELAY: writing "running" only for
             # the slow ones halves the writes of a fast step and shows every slow one.
             mark = self.host.persist_later([running], RUNNING_MARK_DELAY)
@@ -142,7 +145,11 @@ class Steps(Waits):
                         await self._backoff_until(waiting)
                     else:
                         self.host.persist_nowait([failed])
-                        await self.host.backoff(delay)
+                        try:
+                            await self.host.backoff(delay)  # a stop cuts it short
+                        except asyncio.CancelledError:
+                            await self._step_cancelled(failed)
+                            raise
                     continue
                 final = replace(failed, status=EntryStatus.FAILED, ended_at=now)
                 await self.host.persist([final])
@@ -167,7 +174,8 @@ class Steps(Waits):
                         ended_at=now,
                         attempt_log=json.dumps(history) if history else None,
                     )
-                ]
+                ],
+                settles=True,  # the step completed: the workflow sees it, as a replay will
             )
             # What a replay will decode, not the object the step returned (a StrEnum, a
             # tuple, a dataclass without annotations would differ after the round trip).

@@ -21,6 +21,7 @@ class TaskState:
     ctx: WorkflowContext
     prefix: str
     counter: int = 0
+    refused: bool = False  # a command was refused because the run leaves this worker
 
 
 task_states: weakref.WeakKeyDictionary[asyncio.Task[Any], TaskState] = weakref.WeakKeyDictionary()

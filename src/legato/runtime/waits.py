@@ -38,6 +38,7 @@ class Wait:
     deadline: float | None
     signals: tuple[str, ...] = ()
     child: bool = False
+    dormant: bool = False  # abandoned the first time: only its construct ends it
     future: asyncio.Future[Any] | None = field(default=None, repr=False)
 
     def wake(self, value: Any = None) -> None:
@@ -88,6 +89,7 @@ class Waits(Cancellation):
         woken: Any = None
         try:
             while True:
+                self._guard()  # a run leaving this worker checks nothing more
                 if self._stop_due():
                     await self._cancel_at(entry)
                 wait.future = loop.create_future()
@@ -111,7 +113,7 @@ class Waits(Cancellation):
     async def _dormant(self, entry: JournalEntry) -> None:
         """A wait the workflow gave up on the first time: on replay it never ends by
         itself, so the construct that cancelled it (a race, a timeout) does so again."""
-        await self._until(entry, Wait(entry.seq, None), _never)
+        await self._until(entry, Wait(entry.seq, None, dormant=True), _never)
 
     def wake_all(self) -> None:
         """Wake every wait (a stop is due: each delivers or re-checks where it stands)."""
@@ -119,6 +121,7 @@ class Waits(Cancellation):
             wait.wake()
 
     async def sleep(self, seconds: float) -> None:
+        await self._enter()
         seq = self._next_seq()
         entry = self._expect(seq, EntryKind.SLEEP, "sleep")
         now = self.host.now()
@@ -151,6 +154,7 @@ class Waits(Cancellation):
         await self._until(waiting, Wait(seq, waiting.wake_at), check)
 
     async def wait_for_signal(self, name: str, timeout: float | None) -> Any:
+        await self._enter()
         seq = self._next_seq()
         entry = self._expect(seq, EntryKind.SIGNAL, name)
         if entry is not None:
@@ -198,6 +202,7 @@ class Waits(Cancellation):
 
     async def wait_any(self, conditions: Sequence[Condition], timeout: float | None) -> WaitResult:
         label = "|".join(f"{c.kind}:{c.name}" for c in conditions)
+        await self._enter()
         seq = self._next_seq()
         entry = self._expect(seq, EntryKind.WAIT_ANY, label)
         if entry is not None:

@@ -58,7 +58,6 @@ class RunExecution(RunHost):
         self._outcome: asyncio.Future[str] = self.loop.create_future()
         self.stopping = False
         self._idle_token = 0
-        self._deadline_timer: asyncio.TimerHandle | None = None
 
     # -- the run's ends ------------------------------------------------------------------
     def decide(self, outcome: str) -> None:
@@ -130,6 +129,17 @@ class RunExecution(RunHost):
         if self.ctx.stop_pending():
             self.cancel_steps()
             self.ctx.wake_all()
+        elif self.stopping and self._stop_wanted():
+            # Draining for a graceful stop: the steps the stop would cut short need not be
+            # waited for. Nothing is recorded here; the next worker delivers the stop (and
+            # runs the compensations).
+            self.cancel_steps()
+
+    def _stop_wanted(self) -> bool:
+        ctx = self.ctx
+        if ctx.cancel_delivered or ctx.compensating:
+            return False
+        return ctx.cancel_requested or (ctx.deadline is not None and self.now() >= ctx.deadline)
 
     def wanted(self) -> tuple[bool, list[tuple[str, str]]]:
         """(waits for signals, the child positions it waits on), for the resident check."""
@@ -147,8 +157,7 @@ class RunExecution(RunHost):
                 with contextlib.suppress(Exception):
                     await self.worker.store.release_run(self.lease, self.now())
         finally:
-            if self._deadline_timer is not None:
-                self._deadline_timer.cancel()
+            self.cancel_timer()  # the worker's loop must not hold a run that left memory
             self.run_loop.close()
             self.worker.forget(self)
 

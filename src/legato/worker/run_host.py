@@ -90,15 +90,18 @@ class RunHost:
         delay = max(0.0, when - self.worker.clock.now())
         self._timer = self.loop.call_later(delay, self._timer_due)
 
+    def cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_at = None
+
     def _timer_due(self) -> None:
         self._timer = self._timer_at = None
         self._turn()
 
     def clock_jumped(self) -> None:
         """The workflow clock moved (a virtual clock): timers may be due now."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = self._timer_at = None
+        self.cancel_timer()
         when = self.run_loop.next_timer()
         if when is not None:
             self._request_timer(when)
@@ -121,7 +124,9 @@ class RunHost:
             self.lose()
             raise LeaseLost(self.run_id)
 
-    async def _on_worker(self, start: Callable[[], Awaitable[T]], store_call: bool = True) -> T:
+    async def _on_worker(
+        self, start: Callable[[], Awaitable[T]], store_call: bool = True, settles: bool = False
+    ) -> T:
         """Run ``start()`` as a task on the worker's loop; await it from the run's loop.
 
         A store call that fails is not the workflow's fault: it must never reach workflow
@@ -161,15 +166,28 @@ class RunHost:
 
         self.loop.call_soon(launch)
         try:
-            return await result
+            if not settles:
+                return await result
+            while True:
+                try:
+                    return await asyncio.shield(result)
+                except asyncio.CancelledError:
+                    if self.ctx.lost or self.ctx.evicting or result.cancelled():
+                        raise
+                    # The workflow's own construct (asyncio.timeout, a TaskGroup) cancelled
+                    # it while an outcome is being written: that outcome stands, as it will
+                    # on replay, so the cancellation is held off and dropped.
         finally:
             self.pending -= 1
 
     def now(self) -> float:
         return self.worker.clock.now()
 
-    async def persist(self, entries: Sequence[JournalEntry]) -> None:
-        if not await self._on_worker(lambda: self.worker.store.record(self.lease, entries)):
+    async def persist(self, entries: Sequence[JournalEntry], settles: bool = False) -> None:
+        recording = self._on_worker(
+            lambda: self.worker.store.record(self.lease, entries), settles=settles
+        )
+        if not await recording:
             self.lose()
             raise LeaseLost(self.run_id)
 
@@ -236,7 +254,8 @@ class RunHost:
                 self._channels.discard(info.channel)
 
     async def backoff(self, delay: float) -> None:
-        await self._on_worker(lambda: asyncio.sleep(delay))
+        # Counted with the steps in flight, so a cancel or the run's deadline cuts it short.
+        await self._on_worker(lambda: asyncio.sleep(delay), store_call=False)
 
     async def take_signal(
         self,
@@ -260,8 +279,9 @@ class RunHost:
                 self._write_failed,
             )
             return known
-        held, signal = await self._on_worker(
-            lambda: self.worker.store.take_signal(self.lease, waiting, names, on_signal)
+        held, signal = await self._on_worker(  # a signal taken is a signal delivered
+            lambda: self.worker.store.take_signal(self.lease, waiting, names, on_signal),
+            settles=True,
         )
         if not held:
             self.lose()
@@ -269,8 +289,9 @@ class RunHost:
         return signal
 
     async def start_child(self, entry: JournalEntry, child: NewRun) -> JournalEntry:
-        stored = await self._on_worker(
-            lambda: self.worker.store.start_child(self.lease, entry, child, self.now())
+        stored = await self._on_worker(  # a child started is a child the journal holds
+            lambda: self.worker.store.start_child(self.lease, entry, child, self.now()),
+            settles=True,
         )
         if stored is None:
             self.lose()

@@ -139,6 +139,10 @@ class Worker:
             )
             await self._serve()
         finally:
+            # Leases are renewed until the runs are drained: a graceful stop lets steps
+            # longer than a lease finish and record their results.
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -277,9 +281,13 @@ class Worker:
         if look:
             await self._claim()
         timeout = await self._idle_timeout()
-        if timeout > 0:
+        wait = timeout
+        if any(e.ctx.waits for e in self.executions.values()):
+            # A run in memory waits: what another process sends it is seen within this.
+            wait = min(timeout, RESIDENT_POLL_SECONDS)
+        if wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.wait_for(self._wake.wait(), wait)
         if self._stopping:
             return False
         changed = await self.store.data_changed()
@@ -290,7 +298,7 @@ class Worker:
             self._start_check()
         return (
             self._wake.is_set()
-            or timeout < self.poll_interval
+            or (timeout < self.poll_interval and wait >= timeout)  # a timer or lease is due
             or changed
             # A queue's rate window may have moved on with nobody committing anything:
             # look again now and then even when nothing seems to have changed.
@@ -298,9 +306,6 @@ class Worker:
         )
 
     async def _idle_timeout(self) -> float:
-        if any(e.ctx.waits for e in self.executions.values()):
-            # A run in memory waits: what another process sends it is seen within this.
-            return min(self.poll_interval, RESIDENT_POLL_SECONDS)
         if len(self.executions) >= self.concurrency:
             return self.poll_interval
         timer, lease = await self.store.next_wake_at()
