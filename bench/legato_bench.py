@@ -1,6 +1,6 @@
-"""Legato's side of the benchmark: workloads W1-W4 on SQLite or PostgreSQL.
+"""Legato's side of the benchmark: workloads W1-W4, W8 on SQLite or PostgreSQL.
 
-    .venv/bin/python bench/legato_bench.py [--workloads W1,W2,W3,W4]
+    .venv/bin/python bench/legato_bench.py [--workloads W1,W2,W3,W4,W8]
     .venv/bin/python bench/legato_bench.py --db-kind postgres [--workloads W1,W2,W3,W4,SCALE]
     .venv/bin/python bench/legato_bench.py --workloads BP
 
@@ -15,6 +15,17 @@ BP: what a blueprint task costs against a code step. 200 runs of a blueprint of 
 tasks and 200 runs of W1's 10-step code workflow, on the same store and worker, in
 alternating trials (``--bp-repeat``, default 5); the best trial of each is reported, and
 their ratio (blueprint over code; the target is at most 2).
+
+W8 (Legato only): does a signal end a wait while the run is busy in memory? 500 runs, each
+``asyncio.gather(legato.wait_for_signal("go"), slow_step(key))`` where the step sleeps 2 s
+(``asyncio.sleep``). The runs are started, and each run's signal is sent 0.1 s after its
+step started (the step notes its start time in this process; the signals go out one at a
+time, in the order the steps started). The runs are started and signalled through a
+client with a store of its own (as another process would), so the worker learns of each
+signal the way it learns of another process's commits. Per run, the time from just before
+``client.signal`` to the signal entry's ``ended_at`` in the journal; max, p50 and p99 are
+reported (the target: max at most 0.3 s, where a wait that ended only with the step would
+take about 1.9 s), and how many waits did not end before the step did.
 
 SCALE (PostgreSQL only): W1's workflows (``--scale-runs``, default 1,000, of 10 no-op steps
 each) are started up front, then 1, 2 and 4 worker processes (each a ``legato.Worker`` that
@@ -33,6 +44,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -59,6 +71,11 @@ W4_STEP_SLEEP = 0.1
 BP_RUNS = 200
 BP_TASKS = 10
 BP_TARGET = 2.0
+W8_RUNS = 500
+W8_STEP_S = 2.0
+W8_SIGNAL_AFTER_S = 0.1
+W8_STARTS: list[tuple[str, float]] = []  # (key, when its step started), in start order
+W8_STARTED: set[str] = set()
 
 
 def emit(workload: str, metric: str, value: float, unit: str) -> None:
@@ -111,6 +128,21 @@ async def twenty_steps(path: str) -> int:
     for i in range(W4_STEPS):
         total += await counted(path, i)
     return total
+
+
+@legato.step
+async def slow_step(key: str) -> str:
+    if key not in W8_STARTED:  # the first attempt's start (this bench never retries)
+        W8_STARTED.add(key)
+        W8_STARTS.append((key, time.time()))
+    await asyncio.sleep(W8_STEP_S)
+    return key
+
+
+@legato.workflow
+async def signal_during_step(key: str) -> int:
+    value, _ = await asyncio.gather(legato.wait_for_signal("go"), slow_step(key))
+    return int(value)
 
 
 # -- workloads -----------------------------------------------------------------------------
@@ -222,6 +254,76 @@ async def w4_child(db: str, effects: str, mode: str) -> None:
             os._exit(0)  # measured up to completion, not interpreter teardown
 
     await with_worker(db, body)
+
+
+def _nearest_rank(values: list[float], fraction: float) -> float:
+    """The ``fraction`` percentile by nearest rank (p99 of 500: the 495th smallest)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(len(ordered) * fraction) - 1)]
+
+
+async def w8(db: str) -> None:
+    async def body(_: legato.AsyncClient, worker: legato.Worker) -> None:
+        client = legato.AsyncClient(db)  # opens a store of its own, not the worker's
+        await client.open()
+        try:
+            await w8_measure(client)
+        finally:
+            await client.close()
+
+    await with_worker(db, body, concurrency=W8_RUNS)
+
+
+async def w8_measure(client: legato.AsyncClient) -> None:
+    started = time.perf_counter()
+    keys = [f"w8-{i}" for i in range(W8_RUNS)]
+    await asyncio.gather(*(client.start(signal_during_step, k, run_id=k) for k in keys))
+    sent: dict[str, float] = {}
+    step_started: dict[str, float] = {}
+    deadline = time.monotonic() + 60
+    for index in range(W8_RUNS):  # in the order the steps started
+        while len(W8_STARTS) <= index:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"W8: only {len(W8_STARTS)} steps started in 60 s")
+            await asyncio.sleep(0.002)
+        key, at = W8_STARTS[index]
+        delay = at + W8_SIGNAL_AFTER_S - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[key] = time.time()
+        await client.signal(key, "go", index)
+        step_started[key] = at
+    for key in keys:
+        await client.result(key)
+    wall = time.perf_counter() - started
+    latency: list[float] = []
+    after_step_end = 0  # signals sent once the step had already ended: not a valid trial
+    late = 0  # waits that ended no earlier than the step did
+    for key in keys:
+        journal = await client.journal(key)
+        wait = next(e for e in journal if e.kind == "signal" and e.name == "go")
+        step = next(e for e in journal if e.kind == "step")
+        assert wait.ended_at is not None and step.ended_at is not None, (wait, step)
+        latency.append(wait.ended_at - sent[key])
+        after_step_end += sent[key] >= step.ended_at
+        late += wait.ended_at >= step.ended_at
+    offsets = [sent[k] - step_started[k] for k in keys]
+    order = sorted(step_started, key=step_started.__getitem__)
+    slowest = sorted(zip(latency, keys, strict=True), reverse=True)[:5]
+    print(
+        f"W8: signals sent {min(offsets):.3f}-{max(offsets):.3f} s after their step started; "
+        f"start to all done {wall:.2f} s; slowest waits (s, signal number): "
+        + ", ".join(f"{lat:.3f} #{order.index(k)}" for lat, k in slowest),
+        file=sys.stderr,
+        flush=True,
+    )
+    emit("W8", "signal_to_wait_end_max_s", round(max(latency), 4), "s")
+    emit("W8", "signal_to_wait_end_p50_s", round(_nearest_rank(latency, 0.5), 4), "s")
+    emit("W8", "signal_to_wait_end_p99_s", round(_nearest_rank(latency, 0.99), 4), "s")
+    emit("W8", "send_after_step_start_max_s", round(max(offsets), 4), "s")
+    emit("W8", "signals_sent_after_step_end", after_step_end, "runs")
+    emit("W8", "waits_ended_with_or_after_step", late, "runs")
+    emit("W8", "start_to_all_done_s", round(wall, 4), "s")
 
 
 def bp_document() -> str:
@@ -518,7 +620,7 @@ def main() -> None:
     parser.add_argument("--db-kind", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
         "--workloads",
-        help="comma-separated; default W1,W2,W3,W4,BP (plus SCALE on postgres)",
+        help="comma-separated; default W1,W2,W3,W4,W8,BP (plus SCALE on postgres)",
     )
     parser.add_argument("--scale-runs", type=int, default=1000)
     parser.add_argument("--scale-workers", default="1,2,4")
@@ -551,10 +653,10 @@ def main() -> None:
         elif args.child == "BP":
             asyncio.run(bp(args.db, args.bp_repeat))
         else:
-            asyncio.run({"W1": w1, "W2": w2, "W3": w3}[args.child](args.db))
+            asyncio.run({"W1": w1, "W2": w2, "W3": w3, "W8": w8}[args.child](args.db))
         return
     SYSTEM = "legato-pg" if args.db_kind == "postgres" else "legato"
-    default = "W1,W2,W3,W4,BP,SCALE" if args.db_kind == "postgres" else "W1,W2,W3,W4,BP"
+    default = "W1,W2,W3,W4,W8,BP,SCALE" if args.db_kind == "postgres" else "W1,W2,W3,W4,W8,BP"
     failed = []
     for workload in (args.workloads or default).upper().split(","):
         print(f"{SYSTEM} {workload} ...", file=sys.stderr, flush=True)
