@@ -331,16 +331,24 @@ def test_a_timeout_during_a_steps_result_write_replays_the_same_way(db_url: str)
         clock = VirtualClock()
         writing, release = asyncio.Event(), asyncio.Event()
         async with running_worker(db_url, clock=clock) as (worker, client):
-            original = worker.store.record
+            original = worker.store.record_soon
 
-            async def slow_result_write(lease: Any, entries: Any) -> Any:
-                write = asyncio.ensure_future(original(lease, entries))  # committed anyway
-                if any(e.name == rf_quick.name and e.output for e in entries):
-                    writing.set()
+            def slow_result_write(lease: Any, entries: Any) -> Any:
+                write = original(lease, entries)  # committed anyway
+                if not any(e.name == rf_quick.name and e.output for e in entries):
+                    return write
+                writing.set()
+                held = asyncio.get_running_loop().create_future()
+
+                async def hold() -> None:
                     await release.wait()
-                return await write
+                    held.set_result(await write)
 
-            worker.store.record = slow_result_write  # type: ignore[method-assign]
+                holders.add(asyncio.ensure_future(hold()))
+                return held
+
+            holders: set[Any] = set()
+            worker.store.record_soon = slow_result_write  # type: ignore[method-assign]
             await client.start(rf_step_under_asyncio_timeout, run_id="t-write")
             await wait_until(writing.is_set)
             clock.advance(20)  # the asyncio.timeout fires while the result is written

@@ -11,6 +11,7 @@ tests); ``lease_now`` is always the real clock, because leases protect real proc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -144,6 +145,9 @@ class Store(Protocol):
 
     async def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> bool:
         """Insert or update journal entries (fenced). Durable when the call returns."""
+
+    def record_soon(self, lease: Lease, entries: Sequence[JournalEntry]) -> asyncio.Future[bool]:
+        """Like :meth:`record`, as a future of the caller's loop (no task to create)."""
 
     def record_nowait(
         self,

@@ -127,7 +127,8 @@ class RunHost:
     async def _on_worker(
         self, start: Callable[[], Awaitable[T]], store_call: bool = True, settles: bool = False
     ) -> T:
-        """Run ``start()`` as a task on the worker's loop; await it from the run's loop.
+        """Run ``start()`` on the worker's loop (a coroutine as a task of it; a future of it
+        as it is); await it from the run's loop.
 
         A store call that fails is not the workflow's fault: it must never reach workflow
         code (it could fail the run). The run is lost here instead and retried from its
@@ -137,7 +138,7 @@ class RunHost:
         result: asyncio.Future[T] = self.run_loop.create_future()
         self.pending += 1
 
-        def finished(task: asyncio.Task[T]) -> None:
+        def finished(task: asyncio.Future[T]) -> None:
             if result.done():  # the workflow stopped waiting for it
                 if not task.cancelled():
                     task.exception()  # retrieved: nothing is left unreported
@@ -157,7 +158,15 @@ class RunHost:
         def launch() -> None:
             if result.done():
                 return
-            task: asyncio.Task[T] = self.loop.create_task(start())  # type: ignore[arg-type]
+            try:
+                task: asyncio.Future[T] = asyncio.ensure_future(start(), loop=self.loop)
+            except (LeaseLost, Exception) as exc:  # refused, or failed before it began
+                if store_call and not isinstance(exc, LeaseLost):
+                    log.error("run %s: store call failed (%s); releasing it", self.run_id, exc)
+                    self.lose("error")
+                    exc = LeaseLost(self.run_id)
+                result.set_exception(exc)
+                return
             if not store_call:
                 self._steps.add(task)
                 task.add_done_callback(self._steps.discard)
@@ -185,7 +194,7 @@ class RunHost:
 
     async def persist(self, entries: Sequence[JournalEntry], settles: bool = False) -> None:
         recording = self._on_worker(
-            lambda: self.worker.store.record(self.lease, entries), settles=settles
+            lambda: self.worker.store.record_soon(self.lease, entries), settles=settles
         )
         if not await recording:
             self.lose()
@@ -227,10 +236,11 @@ class RunHost:
             lambda: self._attempt(step, args, kwargs, info), store_call=False
         )
 
-    async def _attempt(
+    def _attempt(
         self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], info: StepInfo
-    ) -> Any:
-        """One attempt of the user's function, on the worker's loop (sync: thread pool)."""
+    ) -> asyncio.Future[Any]:
+        """Start one attempt of the user's function on the worker's loop (sync: in the
+        thread pool); a timed attempt is watched by a task of its own."""
         self._alive()
         context = contextvars.copy_context()
         context.run(step_info_var.set, info)
@@ -244,14 +254,14 @@ class RunHost:
         else:
             call = functools.partial(context.run, step.fn, *args, **kwargs)
             pending = self.loop.run_in_executor(self.worker.pool, call)
-        try:
-            return await watch_attempt(pending, step, info)
-        except asyncio.CancelledError:
-            pending.cancel()  # an async step stops now; a thread learns at its heartbeat
-            raise
-        finally:
-            if info.channel is not None:
-                self._channels.discard(info.channel)
+        channel = info.channel
+        if channel is not None:
+            pending.add_done_callback(lambda _: self._channels.discard(channel))
+        if step.timeout is None and step.heartbeat_timeout is None:
+            return pending  # cancelling it cancels an async step; a thread is told
+        watched = asyncio.ensure_future(watch_attempt(pending, step, info), loop=self.loop)
+        watched.add_done_callback(lambda w: pending.cancel() if w.cancelled() else None)
+        return watched
 
     async def backoff(self, delay: float) -> None:
         # Counted with the steps in flight, so a cancel or the run's deadline cuts it short.

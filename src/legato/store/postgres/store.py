@@ -506,6 +506,9 @@ class PostgresStore:
     async def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> bool:
         return bool(await self._write(record_op(lease, entries)))
 
+    def record_soon(self, lease: Lease, entries: Sequence[JournalEntry]) -> asyncio.Future[bool]:
+        return self._submit(record_op(lease, entries))
+
     def record_nowait(
         self,
         lease: Lease,

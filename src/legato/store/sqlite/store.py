@@ -463,6 +463,9 @@ class SQLiteStore:
     async def record(self, lease: Lease, entries: Sequence[JournalEntry]) -> bool:
         return bool(await self._write(_record_op(lease, entries)))
 
+    def record_soon(self, lease: Lease, entries: Sequence[JournalEntry]) -> asyncio.Future[bool]:
+        return self._submit(_record_op(lease, entries))
+
     def record_nowait(
         self,
         lease: Lease,
