@@ -179,12 +179,14 @@ def test_runs_that_left_memory_leave_nothing_behind(db_url: str) -> None:
             for h in handles:
                 await wait_until(status_is(client, h.run_id, RunStatus.WAITING))
             await wait_until(lambda: not worker.executions)
-            assert contexts() == before  # suspended: nothing of them is held
+            # suspended: nothing of them is held (freed within a loop turn or two)
+            await wait_until(lambda: contexts() <= before, timeout=10)
             for h in handles:
                 await client.signal(h.run_id, "go")
             for h in handles:
                 assert await client.result(h.run_id, timeout=20) == "went"
             await wait_until(lambda: not worker.executions)
-            assert contexts() == before  # finished: nothing of them is held
+            # finished: nothing of them is held (freed within a loop turn or two)
+            await wait_until(lambda: contexts() <= before, timeout=10)
 
     run(body)

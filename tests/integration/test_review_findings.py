@@ -53,7 +53,8 @@ def test_a_finished_run_with_a_timeout_leaves_nothing_behind(db_url: str) -> Non
             for i in range(5):
                 assert await client.result(f"dl-{i}", timeout=20) == "done"
             await wait_until(lambda: not worker.executions)
-            assert contexts() == before  # finished: nothing of them is held
+            # finished: nothing of them is held (freed within a loop turn or two)
+            await wait_until(lambda: contexts() <= before, timeout=10)
 
     run(body)
 
@@ -74,7 +75,8 @@ def test_a_run_evicted_in_a_long_sleep_leaves_nothing_behind(db_url: str) -> Non
             for i in range(5):
                 await wait_until(status_is(client, f"nap-{i}", RunStatus.WAITING))
             await wait_until(lambda: not worker.executions)
-            assert contexts() == before  # suspended: nothing of them is held
+            # suspended: nothing of them is held (freed within a loop turn or two)
+            await wait_until(lambda: contexts() <= before, timeout=10)
 
     run(body)
 

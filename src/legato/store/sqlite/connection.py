@@ -88,7 +88,9 @@ class Writer(threading.Thread):
                         stop = True
                         break
                     batch.append(nxt)
+                nxt = None
                 self._run_batch(conn, batch)
+                del batch, item  # an idle writer must not keep the last ops (and runs) alive
                 if stop:
                     return
         finally:
