@@ -120,6 +120,14 @@ class FlakyStore(SQLiteStore):
             raise OSError("disk I/O error (simulated)")
         return await super().record(lease, entries)
 
+    def record_soon(self, lease: Lease, entries: Any) -> asyncio.Future[bool]:
+        if self.failures:
+            self.failures -= 1
+            failed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            failed.set_exception(OSError("disk I/O error (simulated)"))
+            return failed
+        return super().record_soon(lease, entries)
+
 
 executions: list[int] = []
 
