@@ -39,7 +39,22 @@ log = logging.getLogger(__name__)
 TURN_BUDGET = 10_000
 """Callbacks one turn may run before yielding to the worker's loop (a busy workflow)."""
 
-_Entry = tuple[asyncio.Handle, Callable[..., Any], tuple[Any, ...], contextvars.Context]
+_Entry = tuple[Any, Callable[..., Any], tuple[Any, ...], contextvars.Context]
+
+
+class _Soon:
+    """What ``call_soon`` returns: all asyncio's callers need of a handle is ``cancel``."""
+
+    __slots__ = ("_cancelled",)
+
+    def __init__(self) -> None:
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
 
 
 class RunLoop(asyncio.AbstractEventLoop):  # only what asyncio's tasks and futures use
@@ -78,11 +93,11 @@ class RunLoop(asyncio.AbstractEventLoop):  # only what asyncio's tasks and futur
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
         context = context if context is not None else contextvars.copy_context()
-        handle = asyncio.Handle(callback, args, self, context)
+        handle = _Soon()
         self._ready.append((handle, callback, args, context))
         if not self._running:
             self._request_turn()
-        return handle
+        return handle  # type: ignore[return-value]
 
     def call_soon_threadsafe(  # type: ignore[override]
         self,

@@ -107,9 +107,9 @@ class RunHost:
             self._request_timer(when)
 
     def _turn(self) -> None:
+        if self.run_loop.is_running() or self.run_loop.is_closed():
+            return  # (a turn is under way: what it made ready runs in it)
         self._turn_scheduled = False
-        if self.run_loop.is_closed():
-            return
         self.run_loop.run_turn()
         self.after_turn()
 
@@ -137,12 +137,16 @@ class RunHost:
         self._alive()
         result: asyncio.Future[T] = self.run_loop.create_future()
         self.pending += 1
+        started: list[asyncio.Future[T]] = []
 
         def finished(task: asyncio.Future[T]) -> None:
+            if not store_call:
+                self._steps.discard(task)
             if result.done():  # the workflow stopped waiting for it
                 if not task.cancelled():
                     task.exception()  # retrieved: nothing is left unreported
                 return
+            self._turn_scheduled = True  # run below, at once, rather than scheduled
             if task.cancelled():
                 result.cancel()
             elif (exc := task.exception()) is not None:
@@ -154,6 +158,7 @@ class RunHost:
                     result.set_exception(exc)
             else:
                 result.set_result(task.result())
+            self._turn()  # the workflow goes on now, not one loop iteration later
 
         def launch() -> None:
             if result.done():
@@ -169,14 +174,25 @@ class RunHost:
                 return
             if not store_call:
                 self._steps.add(task)
-                task.add_done_callback(self._steps.discard)
             task.add_done_callback(finished)
-            result.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
+            started.append(task)
 
-        self.loop.call_soon(launch)
+        # Started at once, with the worker's loop as the running one (the run's loop is
+        # current during a turn): what it creates belongs to the worker's loop.
+        outer = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self.loop)
+        try:
+            launch()
+        finally:
+            asyncio.events._set_running_loop(outer)
         try:
             if not settles:
-                return await result
+                try:
+                    return await result
+                except asyncio.CancelledError:
+                    if started and result.cancelled():
+                        started[0].cancel()  # the workflow gave up on it: so does the work
+                    raise
             while True:
                 try:
                     return await asyncio.shield(result)
@@ -254,9 +270,8 @@ class RunHost:
         else:
             call = functools.partial(context.run, step.fn, *args, **kwargs)
             pending = self.loop.run_in_executor(self.worker.pool, call)
-        channel = info.channel
-        if channel is not None:
-            pending.add_done_callback(lambda _: self._channels.discard(channel))
+        if info.channel is not None:
+            pending.add_done_callback(partial_discard(self._channels, info.channel))
         if step.timeout is None and step.heartbeat_timeout is None:
             return pending  # cancelling it cancels an async step; a thread is told
         watched = asyncio.ensure_future(watch_attempt(pending, step, info), loop=self.loop)
@@ -324,3 +339,8 @@ class RunHost:
 
     def decide(self, outcome: str) -> None:
         """Hook: how the execution ends (see RunExecution)."""
+
+
+def partial_discard(items: set[Any], item: Any) -> Callable[[Any], None]:
+    """A done-callback that forgets ``item``."""
+    return lambda _: items.discard(item)
