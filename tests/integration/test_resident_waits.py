@@ -501,3 +501,34 @@ def test_evict_after_keeps_an_idle_run_in_memory_through_a_short_sleep(db_url: s
             assert (await client.get("evicted")).lease_epoch == 2  # left, claimed again
 
     run(body)
+
+
+# -- writes reach the store in the order the workflow made them --------------------------------
+@legato.step
+def one_turn(i: int) -> int:  # sync: its end arrives from the thread pool, racing the mark
+    return i
+
+
+@legato.workflow
+async def three_quick_steps() -> int:
+    return await one_turn(1) + await one_turn(2) + await one_turn(3)
+
+
+def test_a_running_mark_never_lands_after_the_steps_result(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import legato.runtime.steps
+
+    # Every attempt's "running" mark fires at once, racing the step's result write.
+    monkeypatch.setattr(legato.runtime.steps, "RUNNING_MARK_DELAY", 0.0)
+
+    async def body() -> None:
+        async with running_worker(db_url) as (_worker, client):
+            handles = [await client.start(three_quick_steps) for _ in range(100)]
+            for h in handles:
+                assert await client.result(h.run_id, timeout=30) == 6
+            for h in handles:
+                statuses = {e.status for e in await client.journal(h.run_id)}
+                assert statuses == {legato.EntryStatus.COMPLETED}, (h.run_id, statuses)
+
+    run(body)

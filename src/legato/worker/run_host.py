@@ -177,14 +177,7 @@ class RunHost:
             task.add_done_callback(finished)
             started.append(task)
 
-        # Started at once, with the worker's loop as the running one (the run's loop is
-        # current during a turn): what it creates belongs to the worker's loop.
-        outer = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self.loop)
-        try:
-            launch()
-        finally:
-            asyncio.events._set_running_loop(outer)
+        self._on_worker_loop(launch)  # at once: in order with every other write
         try:
             if not settles:
                 try:
@@ -216,13 +209,27 @@ class RunHost:
             self.lose()
             raise LeaseLost(self.run_id)
 
+    def _on_worker_loop(self, call: Callable[[], None]) -> None:
+        """Call ``call`` now, with the worker's loop as the running one (during a turn the
+        run's loop is), so that what it creates belongs to the worker's loop.
+
+        Never deferred: writes reach the store's queue in the order the workflow made them
+        (a deferred "running" mark must not land after the step's result)."""
+        outer = asyncio.events._get_running_loop()
+        if outer is self.loop:
+            call()
+            return
+        asyncio.events._set_running_loop(self.loop)
+        try:
+            call()
+        finally:
+            asyncio.events._set_running_loop(outer)
+
     def persist_nowait(self, entries: Sequence[JournalEntry]) -> None:
         if not self.ctx.lost and not self.worker.killed:
-            self.loop.call_soon(self._record_nowait, entries)
-
-    def _record_nowait(self, entries: Sequence[JournalEntry]) -> None:
-        if not self.ctx.lost and not self.worker.killed:
-            self.worker.store.record_nowait(self.lease, entries, self._write_failed)
+            self._on_worker_loop(
+                lambda: self.worker.store.record_nowait(self.lease, entries, self._write_failed)
+            )
 
     def persist_later(self, entries: Sequence[JournalEntry], delay: float) -> asyncio.TimerHandle:
         return self.loop.call_later(delay, self.persist_nowait, entries)
@@ -296,12 +303,10 @@ class RunHost:
             # takes the same signal again, so nothing depends on waiting for it here.
             self.buffered.remove(known)
             entry = on_signal(known)
-            self.loop.call_soon(
-                self.worker.store.consume_signal_nowait,
-                self.lease,
-                known,
-                entry,
-                self._write_failed,
+            self._on_worker_loop(
+                lambda: self.worker.store.consume_signal_nowait(
+                    self.lease, known, entry, self._write_failed
+                )
             )
             return known
         held, signal = await self._on_worker(  # a signal taken is a signal delivered
