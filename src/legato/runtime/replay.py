@@ -240,10 +240,6 @@ class ReplayHost:
     def now(self) -> float:
         return self._now
 
-    def advance_to(self, when: float) -> None:
-        """Move the replay clock on (to a timer the journal shows had fired)."""
-        self._now = max(self._now, when)
-
     async def persist(self, entries: Sequence[JournalEntry], settles: bool = False) -> None:
         pass
 
@@ -291,6 +287,19 @@ class ReplayHost:
         return result
 
 
+class _TimerClock:
+    """The clock of a replayed run's loop timers."""
+
+    def __init__(self, start: float) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance_to(self, when: float) -> None:
+        self._now = max(self._now, when)
+
+
 # -- replaying -----------------------------------------------------------------------------
 def replay(history: History, workflow: Workflow[Any, Any] | None = None) -> ReplayReport:
     """Replay ``history`` on a fresh event loop (for scripts, tests and the CLI)."""
@@ -328,8 +337,11 @@ async def _replay(
 ) -> ReplayReport:
     run = history.run
     host = ReplayHost(history)
-    # The replay drives the run's loop itself, turn by turn: no requests needed.
-    run_loop = RunLoop(host.now, lambda: None, lambda _when: None)  # type: ignore[abstract]
+    # The replay drives the run's loop itself, turn by turn: no requests needed. Its
+    # timers keep a clock of their own, which moves on only for asyncio timers that
+    # abandoned a wait; durable waits read the history's clock, which stands still.
+    timers = _TimerClock(host.now())
+    run_loop = RunLoop(timers.now, lambda: None, lambda _when: None)  # type: ignore[abstract]
     ctx = WorkflowContext(
         run_id=run.run_id,
         workflow_name=run.workflow,
@@ -358,7 +370,7 @@ async def _replay(
     root: asyncio.Task[Any] = asyncio.Task(ctx.run_workflow(wf.fn, args, kwargs), loop=run_loop)
     ctx.bind_root(root)
     try:
-        settled = await _drive(ctx, host, run_loop, max_turns, max_seconds)
+        settled = await _drive(ctx, timers, run_loop, max_turns, max_seconds)
         return _judge(history, wf, ctx, root, settled, report, max_turns, max_seconds)
     finally:
         alive = ctx.cancel_tasks()
@@ -375,7 +387,7 @@ async def _replay(
 
 async def _drive(
     ctx: WorkflowContext,
-    host: ReplayHost,
+    timers: _TimerClock,
     run_loop: RunLoop,
     max_turns: int,
     max_seconds: float,
@@ -386,7 +398,8 @@ async def _drive(
     wait. The replay clock stands still, so an asyncio timer of the workflow's own
     (``asyncio.sleep``) would never fire: the replay cannot tell where the run stands.
     Except where the journal says such a timer did fire: a wait it gave up on (recorded
-    as abandoned) is waiting for it, so the clock moves on to that timer.
+    as abandoned) is waiting for it, so the timers' clock moves on to that timer (durable
+    waits, on the history's clock, do not see it move).
     """
     deadline = time.monotonic() + max_seconds
     for _ in range(max_turns):
@@ -399,7 +412,7 @@ async def _drive(
             due = run_loop.next_plain_timer()
             if due is None or not any(w.dormant for w in ctx.waits.values()):
                 return False
-            host.advance_to(due)
+            timers.advance_to(due)
             continue
         if time.monotonic() > deadline:
             return False

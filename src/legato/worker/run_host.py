@@ -107,9 +107,9 @@ class RunHost:
             self._request_timer(when)
 
     def _turn(self) -> None:
+        self._turn_scheduled = False
         if self.run_loop.is_running() or self.run_loop.is_closed():
             return  # (a turn is under way: what it made ready runs in it)
-        self._turn_scheduled = False
         self.run_loop.run_turn()
         self.after_turn()
 
@@ -227,9 +227,17 @@ class RunHost:
 
     def persist_nowait(self, entries: Sequence[JournalEntry]) -> None:
         if not self.ctx.lost and not self.worker.killed:
-            self._on_worker_loop(
+            self._queue_write(
                 lambda: self.worker.store.record_nowait(self.lease, entries, self._write_failed)
             )
+
+    def _queue_write(self, submit: Callable[[], None]) -> None:
+        """Queue a write; one refused at once (a closed store) releases the run, as a
+        failed queued write does: it never reaches workflow code."""
+        try:
+            self._on_worker_loop(submit)
+        except Exception as exc:
+            self._write_failed(exc)
 
     def persist_later(self, entries: Sequence[JournalEntry], delay: float) -> asyncio.TimerHandle:
         return self.loop.call_later(delay, self.persist_nowait, entries)
@@ -246,6 +254,8 @@ class RunHost:
         self.worker.touched(self.run_id)
 
     def heartbeat_channel(self, record: Callable[[Any], None]) -> HeartbeatChannel:
+        if len(self._channels) > 64:  # attempts that never started leave theirs behind
+            self._channels = {c for c in self._channels if not c.closed}
         channel = HeartbeatChannel(self.loop, record)
         if self.ctx.stop_pending():
             channel.request_cancel()
@@ -275,7 +285,7 @@ class RunHost:
         elif step.kill_on_timeout:
             pending = asyncio.Task(run_in_child_process(step.fn, args, kwargs), context=context)
         else:
-            call = functools.partial(context.run, step.fn, *args, **kwargs)
+            call = functools.partial(context.run, _plain_call, step.fn, args, kwargs)
             pending = self.loop.run_in_executor(self.worker.pool, call)
         if info.channel is not None:
             pending.add_done_callback(partial_discard(self._channels, info.channel))
@@ -303,7 +313,7 @@ class RunHost:
             # takes the same signal again, so nothing depends on waiting for it here.
             self.buffered.remove(known)
             entry = on_signal(known)
-            self._on_worker_loop(
+            self._queue_write(
                 lambda: self.worker.store.consume_signal_nowait(
                     self.lease, known, entry, self._write_failed
                 )
@@ -349,3 +359,12 @@ class RunHost:
 def partial_discard(items: set[Any], item: Any) -> Callable[[Any], None]:
     """A done-callback that forgets ``item``."""
     return lambda _: items.discard(item)
+
+
+def _plain_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call a sync step. ``StopIteration`` cannot cross into an asyncio future (the step
+    would never end): it is re-raised as a RuntimeError, as a coroutine's would be."""
+    try:
+        return fn(*args, **kwargs)
+    except (StopIteration, StopAsyncIteration) as exc:
+        raise RuntimeError(f"the step raised {type(exc).__name__}") from exc
