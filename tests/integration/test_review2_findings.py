@@ -139,3 +139,36 @@ def test_the_replay_clock_does_not_end_a_pending_sleep(db_url: str) -> None:
     # replay find it, not run past it (its asyncio.timeout(5) is re-armed from the
     # history's last moment and the clock moved on to it, past the sleep's end).
     assert report.outcome == "in_progress", report
+
+
+# -- 4. an asyncio.timeout that fires while a wait looks for its signal (none there) -------
+@legato.workflow
+async def r2_times_out_while_looking() -> str:
+    try:
+        async with asyncio.timeout(5):
+            await legato.wait_for_signal("absent")
+    except TimeoutError:
+        return "gave up"
+    return "got it"
+
+
+def test_a_timeout_while_a_wait_looks_for_an_absent_signal_still_fires(db_url: str) -> None:
+    async def body() -> None:
+        clock = VirtualClock()
+        looking, release = asyncio.Event(), asyncio.Event()
+        async with running_worker(db_url, clock=clock) as (worker, client):
+            original = worker.store.take_signal
+
+            async def slow_take(*args: Any, **kwargs: Any) -> Any:
+                looking.set()
+                await release.wait()  # the timeout fires during this look
+                return await original(*args, **kwargs)
+
+            worker.store.take_signal = slow_take  # type: ignore[method-assign]
+            await client.start(r2_times_out_while_looking, run_id="looking")
+            await wait_until(looking.is_set)
+            clock.advance(10)
+            release.set()  # no signal was taken: the timeout's cancellation stands
+            assert await client.result("looking", timeout=30) == "gave up"
+
+    run(body)

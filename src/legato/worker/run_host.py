@@ -125,7 +125,10 @@ class RunHost:
             raise LeaseLost(self.run_id)
 
     async def _on_worker(
-        self, start: Callable[[], Awaitable[T]], store_call: bool = True, settles: bool = False
+        self,
+        start: Callable[[], Awaitable[T]],
+        store_call: bool = True,
+        settles: Callable[[T], bool] | None = None,
     ) -> T:
         """Run ``start()`` on the worker's loop (a coroutine as a task of it; a future of it
         as it is); await it from the run's loop.
@@ -179,22 +182,27 @@ class RunHost:
 
         self._on_worker_loop(launch)  # at once: in order with every other write
         try:
-            if not settles:
+            if settles is None:
                 try:
                     return await result
                 except asyncio.CancelledError:
                     if started and result.cancelled():
                         started[0].cancel()  # the workflow gave up on it: so does the work
                     raise
+            held_off = False
             while True:
                 try:
-                    return await asyncio.shield(result)
+                    value = await asyncio.shield(result)
+                    break
                 except asyncio.CancelledError:
                     if self.ctx.lost or self.ctx.evicting or result.cancelled():
                         raise
                     # The workflow's own construct (asyncio.timeout, a TaskGroup) cancelled
-                    # it while an outcome is being written: that outcome stands, as it will
-                    # on replay, so the cancellation is held off and dropped.
+                    # it while an outcome may be being written: held off until it is known.
+                    held_off = True
+            if held_off and not settles(value):
+                raise asyncio.CancelledError  # nothing was settled: the cancellation stands
+            return value  # the outcome stands (as it will on replay); the cancel is dropped
         finally:
             self.pending -= 1
 
@@ -203,7 +211,8 @@ class RunHost:
 
     async def persist(self, entries: Sequence[JournalEntry], settles: bool = False) -> None:
         recording = self._on_worker(
-            lambda: self.worker.store.record_soon(self.lease, entries), settles=settles
+            lambda: self.worker.store.record_soon(self.lease, entries),
+            settles=_always if settles else None,
         )
         if not await recording:
             self.lose()
@@ -321,7 +330,7 @@ class RunHost:
             return known
         held, signal = await self._on_worker(  # a signal taken is a signal delivered
             lambda: self.worker.store.take_signal(self.lease, waiting, names, on_signal),
-            settles=True,
+            settles=lambda taken: taken[1] is not None,  # only if one was taken
         )
         if not held:
             self.lose()
@@ -329,9 +338,9 @@ class RunHost:
         return signal
 
     async def start_child(self, entry: JournalEntry, child: NewRun) -> JournalEntry:
-        stored = await self._on_worker(  # a child started is a child the journal holds
+        stored: JournalEntry | None = await self._on_worker(  # a started child stands
             lambda: self.worker.store.start_child(self.lease, entry, child, self.now()),
-            settles=True,
+            settles=_always,
         )
         if stored is None:
             self.lose()
@@ -368,3 +377,7 @@ def _plain_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
         return fn(*args, **kwargs)
     except (StopIteration, StopAsyncIteration) as exc:
         raise RuntimeError(f"the step raised {type(exc).__name__}") from exc
+
+
+def _always(_: Any) -> bool:
+    return True
