@@ -21,20 +21,24 @@ from .journal import TIMEOUT, ContextBase
 class Cancellation(ContextBase):
     """Deciding and recording that the run stops."""
 
-    def _stop_due(self) -> bool:
+    def stop_requested(self) -> bool:
         """A cancel was asked for, or the run's timeout passed, and the code has not seen it.
 
         Never while compensating: a rollback that stopped half-way would be worse than none.
         """
-        if self.cancel_delivered or self.compensating or self._leaving():
-            return False  # a run leaving this worker: the next one delivers the stop
-        if self.cancel_requested:
-            self.cancel_reason = "cancel"
-            return True
-        if self.deadline is not None and self.host.now() >= self.deadline:
-            self.cancel_reason = TIMEOUT
-            return True
-        return False
+        if self.cancel_delivered or self.compensating:
+            return False
+        return self.cancel_requested or (
+            self.deadline is not None and self.host.now() >= self.deadline
+        )
+
+    def _stop_due(self) -> bool:
+        """A stop is requested and this worker delivers it (a run leaving this worker does
+        not: the next one does); notes why."""
+        if self._leaving() or not self.stop_requested():
+            return False
+        self.cancel_reason = "cancel" if self.cancel_requested else TIMEOUT
+        return True
 
     def stop_pending(self) -> bool:
         """A stop is due and the code is still to be told (the host wakes and cancels)."""

@@ -16,7 +16,7 @@ from ..errors import PayloadError, StepError
 from ..payload import dumps, loads, to_jsonable
 from ..records import EntryKind, EntryStatus, JournalEntry
 from .diagnostics import describe_error
-from .host import RUNNING_MARK_DELAY, HeartbeatChannel, StepInfo
+from .host import RUNNING_MARK_DELAY, StepInfo
 from .interruption import cut_short, interrupted_for_good, interrupted_record
 from .waits import NOT_YET, Wait, Waits
 
@@ -241,6 +241,3 @@ def _encode_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> st
     if kwargs:
         return dumps({"args": list(args), "kwargs": kwargs}, what)
     return dumps(list(args), what)
-
-
-__all__ = ["DURABLE_BACKOFF", "HeartbeatChannel", "Steps"]

@@ -129,17 +129,11 @@ class RunExecution(RunHost):
         if self.ctx.stop_pending():
             self.cancel_steps()
             self.ctx.wake_all()
-        elif self.stopping and self._stop_wanted():
+        elif self.stopping and self.ctx.stop_requested():
             # Draining for a graceful stop: the steps the stop would cut short need not be
             # waited for. Nothing is recorded here; the next worker delivers the stop (and
             # runs the compensations).
             self.cancel_steps()
-
-    def _stop_wanted(self) -> bool:
-        ctx = self.ctx
-        if ctx.cancel_delivered or ctx.compensating:
-            return False
-        return ctx.cancel_requested or (ctx.deadline is not None and self.now() >= ctx.deadline)
 
     def wanted(self) -> tuple[bool, list[tuple[str, str]]]:
         """(waits for signals, the child positions it waits on), for the resident check."""
