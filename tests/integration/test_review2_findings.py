@@ -91,7 +91,7 @@ def test_a_sync_step_raising_stop_iteration_ends(db_url: str) -> None:
                 return (await client.get("stopiter")).status.is_terminal
 
             try:
-                await wait_until(ended, timeout=10)
+                await wait_until(ended, timeout=30)  # as the suite's other run waits
             finally:
                 execution = worker.executions.get("stopiter")
                 pending = execution.pending if execution is not None else None
