@@ -1,32 +1,43 @@
-"""Legato's exception tree.
+"""Legato's exception tree: every error maps by its class to one HTTP status.
 
 Every error Legato raises on purpose derives from :class:`LegatoError`, so one
-``except legato.LegatoError`` catches them all::
+``except legato.LegatoError`` catches them all. Each class carries ``http_status``, the
+status an HTTP layer answers with (``legato.errors.http_status(exc)``)::
 
-    LegatoError
-    ├── ConfigurationError        bad database URL, unknown app or workflow, bad input
-    ├── PayloadError              a value that cannot be turned into JSON or back
-    ├── StoreError                the database cannot be reached or is not usable
-    │   └── SchemaError           the database schema is newer/older than this Legato
-    ├── RunNotFound               no run with that id
-    ├── WorkflowError             raised *inside* workflow code by Legato commands
-    │   ├── StepError             a step failed after its retries; carries the cause
-    │   ├── ChildRunError         a child run failed or was cancelled
-    │   ├── WaitTimeout           wait_for_signal / wait_any timed out
-    │   ├── StepTimeout           a step attempt overran its timeout or heartbeat timeout
-    │   ├── StepInterrupted       a step's last allowed attempt was cut short by a worker's death
-    │   ├── NonDeterminismError   the code no longer matches the run's journal
-    │   └── BlueprintFault        a blueprint task raised a DSL error (RFC 7807 problem)
-    ├── BlueprintInvalid          a blueprint document failed validation (all problems)
-    ├── BlueprintNotFound         no published blueprint with that name and version
-    ├── RunFailed                 awaiting a run's result and the run failed
-    └── StepCancelled             raised by legato.heartbeat() in a step whose run stops
+    LegatoError                    500
+    ├── InvalidInput               400  bad input: an argument, an id, a document
+    │   ├── PayloadError           400  a value that cannot be turned into JSON or back
+    │   └── BlueprintInvalid       400  a blueprint document failed validation
+    ├── NotFound                   404  no such thing
+    │   ├── RunNotFound            404  no run with that id
+    │   ├── BlueprintNotFound      404  no published blueprint with that name and version
+    │   └── WorkflowNotFound       404  no registered workflow with that name
+    ├── Conflict                   409  the request clashes with the state it found
+    │   ├── RunEnded               409  the run has ended (no signals, no redrive)
+    │   └── RunChanged             409  the run changed meanwhile (a lost race)
+    ├── Unavailable                503  the database cannot be reached now: retry
+    ├── ConfigurationError         500  bad settings (a database URL, an option)
+    │   └── SchemaError            500  the database schema is newer/older than this Legato
+    ├── RunFailed                  422  awaiting a run's result and the run failed
+    ├── StepCancelled              409  raised by legato.heartbeat() in a step whose run stops
+    └── WorkflowError              500  raised *inside* workflow code by Legato commands
+        ├── StepError                   a step failed after its retries; carries the cause
+        ├── ChildRunError               a child run failed or was cancelled
+        ├── WaitTimeout                 wait_for_signal / wait_any timed out
+        ├── StepTimeout                 a step attempt overran its timeout or heartbeat
+        ├── StepInterrupted             a step's last allowed attempt was cut short
+        ├── NonDeterminismError         the code no longer matches the run's journal
+        └── BlueprintFault              a blueprint task raised a DSL error (RFC 7807)
+
+    ``StoreError`` is the old name of :class:`Unavailable` and stays an alias of it.
 
     LeaseLost (a BaseException, like asyncio.CancelledError, outside the tree): raised into
     workflow code of a run this worker no longer owns, so no ``except Exception`` can
     swallow it and carry on executing.
 
-Messages say what happened, to what (run id, step, file:line) and what to do.
+Driver errors (sqlite3, psycopg) never leave the store: it translates them into
+:class:`Unavailable` (or :class:`Conflict` for a broken constraint). Messages say what
+happened, to what (run id, step, file:line) and what to do.
 """
 
 from __future__ import annotations
@@ -37,29 +48,68 @@ from typing import Any
 class LegatoError(Exception):
     """Base class of every error Legato raises on purpose."""
 
+    http_status: int = 500
+
+
+class InvalidInput(LegatoError):
+    """The input of a call is wrong (an argument, an id, a document): fix it and retry."""
+
+    http_status = 400
+
+
+class NotFound(LegatoError):
+    """The thing asked for (a run, a blueprint, a version, a workflow) does not exist."""
+
+    http_status = 404
+
+
+class Conflict(LegatoError):
+    """The request clashes with the state it found: the run ended, a race was lost, a
+    version is taken, an id is used by another workflow. Look again before retrying."""
+
+    http_status = 409
+
+
+class Unavailable(LegatoError):
+    """The database cannot be reached or answered with an error: retrying may succeed."""
+
+    http_status = 503
+
+
+StoreError = Unavailable
+"""The old name of :class:`Unavailable`, kept so existing ``except`` clauses still work."""
+
 
 class ConfigurationError(LegatoError):
-    """Bad configuration or input given by a user: fix the input and try again."""
+    """Bad settings (a database URL, an option, an app that cannot be loaded)."""
 
 
-class PayloadError(LegatoError):
-    """A value could not be serialised to JSON, or JSON did not fit the expected type."""
-
-
-class StoreError(LegatoError):
-    """The database could not be reached or used."""
-
-
-class SchemaError(StoreError):
+class SchemaError(ConfigurationError):
     """The database schema does not match what this version of Legato expects."""
 
 
-class RunNotFound(LegatoError):
+class PayloadError(InvalidInput):
+    """A value could not be serialised to JSON, or JSON did not fit the expected type."""
+
+
+class RunNotFound(NotFound):
     """No run exists with the given id."""
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run with id {run_id!r}: check the id with `legato runs list`")
         self.run_id = run_id
+
+
+class WorkflowNotFound(NotFound):
+    """No workflow of that name is registered in the app that was asked."""
+
+
+class RunEnded(Conflict):
+    """The run has ended, so it can no longer take what was sent (a signal, a cancel)."""
+
+
+class RunChanged(Conflict):
+    """The run changed between looking at it and acting on it (a race was lost)."""
 
 
 class WorkflowError(LegatoError):
@@ -195,7 +245,7 @@ class ExpressionError(BlueprintFault):
         )
 
 
-class BlueprintInvalid(LegatoError):
+class BlueprintInvalid(InvalidInput):
     """A blueprint document failed validation; ``problems`` lists every problem found.
 
     Each problem reads ``file:line:column path: message``, so an editor can jump to it.
@@ -208,12 +258,14 @@ class BlueprintInvalid(LegatoError):
         super().__init__(f"the blueprint has {count} problem{'s' if count != 1 else ''}:\n{listed}")
 
 
-class BlueprintNotFound(LegatoError):
+class BlueprintNotFound(NotFound):
     """No published blueprint matches the name (and version) asked for."""
 
 
 class RunFailed(LegatoError):
     """A run ended in failure (or was cancelled or parked) while a caller awaited its result."""
+
+    http_status = 422
 
     def __init__(self, run_id: str, status: str, error: dict[str, Any] | None) -> None:
         detail = f" - {error.get('type')}: {error.get('message')}" if error else ""
@@ -227,6 +279,8 @@ class StepCancelled(LegatoError):
     """Raised by :func:`legato.heartbeat` inside a step whose run was cancelled or timed
     out: the step should stop (let it propagate). ``legato.step_info().cancel_requested``
     tells the same without raising."""
+
+    http_status = 409
 
 
 class LeaseLost(BaseException):
@@ -243,3 +297,8 @@ class LeaseLost(BaseException):
             f"run {run_id!r} is no longer owned by this worker: it executes nothing more here"
         )
         self.run_id = run_id
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status for ``exc``: its class's ``http_status``, 500 for anything else."""
+    return exc.http_status if isinstance(exc, LegatoError) else 500
