@@ -29,7 +29,7 @@ def test_publishing_is_idempotent_and_a_version_is_immutable(db_url: str) -> Non
             assert first == BlueprintRecord("default", "order", "1.0.0", "ab12", "a", NOW)
             again = await store.publish_blueprint("default", "order", "1.0.0", "ab12", "a", NOW + 5)
             assert again == first  # the first publication stands, time included
-            with pytest.raises(legato.ConfigurationError) as refused:
+            with pytest.raises(legato.Conflict) as refused:
                 await store.publish_blueprint("default", "order", "1.0.0", "cd34", "b", NOW)
             message = str(refused.value)
             assert "default/order version 1.0.0" in message and "ab12" in message
@@ -55,7 +55,7 @@ def test_a_refused_publication_does_not_fail_writes_grouped_with_it(db_url: str)
                 store.append_event('{"id": "e1"}', "t", "s", NOW),
                 return_exceptions=True,
             )
-            assert isinstance(outcomes[0], legato.ConfigurationError)
+            assert isinstance(outcomes[0], legato.Conflict)
             assert isinstance(outcomes[1], BlueprintRecord) and outcomes[2] == 1
             assert (await store.get_blueprint("default", "order", "1.1.0")) == outcomes[1]
         finally:

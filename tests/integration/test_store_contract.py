@@ -396,7 +396,7 @@ def test_redrive_drops_entries_rebuffers_their_signals_and_counts(db_url: str) -
             assert held and signal is not None
             assert await store.record(lease, [entry("r", "3", EntryStatus.FAILED)])
             assert await store.finish_run(lease, RunStatus.FAILED, None, '{"type": "E"}', NOW)
-            with pytest.raises(legato.StoreError, match="no longer completed"):
+            with pytest.raises(legato.RunChanged, match="no longer completed"):
                 await store.redrive_run("r", RunStatus.COMPLETED, ["3"], NOW)
             again = await store.redrive_run("r", RunStatus.FAILED, ["2", "3"], NOW + 1)
             assert again.status is RunStatus.PENDING and again.redrives == 1

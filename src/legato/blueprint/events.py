@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import BlueprintFault, RunNotFound, StoreError
-from ..store.base import Store
+from ..store import Store
 from .expressions import evaluate, is_expression, strip, truthy
 
 NUDGE = "legato.event"

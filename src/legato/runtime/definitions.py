@@ -250,15 +250,15 @@ def register_family(prefix: str, resolve: Callable[[str], Workflow[Any, Any] | N
     """Serve every workflow name starting with ``prefix`` by ``resolve(name)``.
 
     Blueprints use this: one interpreter runs ``blueprint:<namespace>/<name>`` for any
-    document, so their names cannot be registered one by one. Workers claim runs of a
-    family through the pattern ``<prefix>*`` (see :func:`family_patterns`).
+    document, so their names cannot be registered one by one. Workers claim every run
+    whose workflow name starts with a registered prefix (see :func:`family_prefixes`).
     """
     _families[prefix] = resolve
 
 
-def family_patterns() -> list[str]:
-    """``<prefix>*`` for each registered family, as workers pass them to claims."""
-    return [prefix + "*" for prefix in _families]
+def family_prefixes() -> list[str]:
+    """The registered families' name prefixes, as workers pass them to claims."""
+    return sorted(_families)
 
 
 def registered() -> dict[str, Workflow[Any, Any]]:

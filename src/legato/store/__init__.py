@@ -1,9 +1,10 @@
-"""Storage: the :class:`Store` protocol and its backends, picked from the database URL."""
+"""Storage: the :class:`Store` and its backends, picked from the database URL."""
 
 from __future__ import annotations
 
 from ..errors import ConfigurationError
-from .base import Lease, Store
+from .base import Lease
+from .core import Store
 
 DEFAULT_URL = "sqlite:///legato.db"
 

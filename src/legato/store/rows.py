@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import Conflict
 from ..records import (
     BlueprintRecord,
     EntryKind,
@@ -226,7 +226,7 @@ def published_unchanged(existing: BlueprintRecord, digest: str) -> BlueprintReco
     """``existing`` if it has ``digest``; otherwise refuse: a published version is immutable."""
     if existing.digest == digest:
         return existing
-    raise ConfigurationError(
+    raise Conflict(
         f"blueprint {existing.namespace}/{existing.name} version {existing.version} is "
         f"already published with different content (digest {existing.digest[:12]}… vs "
         f"{digest[:12]}…): published versions are immutable; change document.version and "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextvars
 
-from ..store.base import Store
+from ..store import Store
 
 current_store: contextvars.ContextVar[Store | None] = contextvars.ContextVar(
     "legato_current_store", default=None

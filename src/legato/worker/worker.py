@@ -26,7 +26,7 @@ from typing import Any
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ..records import WorkerRecord
-from ..runtime.definitions import Workflow, family_patterns, registered
+from ..runtime.definitions import Workflow, family_prefixes, registered
 from ..store import DEFAULT_URL, Store, open_store
 from .execution import RunExecution
 
@@ -330,6 +330,7 @@ class Worker:
                 self.lease_seconds,
                 self.known_workflows(),
                 self.queues,
+                family_prefixes(),
             )
             for item in claimed:
                 stale = self.executions.get(item.run.run_id)
@@ -346,7 +347,7 @@ class Worker:
 
     def known_workflows(self) -> list[str]:
         """Names of the workflows this worker can run: given ones and those registered."""
-        return sorted({*self.workflows, *registered(), *family_patterns()})
+        return sorted({*self.workflows, *registered()})
 
     def forget(self, execution: RunExecution) -> None:
         """An execution ended: free its slot, and look for more work if slots were full.

@@ -47,7 +47,7 @@ WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'running' AND lease_expires_at < %(lease_now)s
   AND (workflow = ANY(%(workflows)s)
-       OR (workflow LIKE 'blueprint:%%' AND 'blueprint:*' = ANY(%(workflows)s))) AND queue = ANY(%(queues)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f))) AND queue = ANY(%(queues)s)
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -58,7 +58,7 @@ FOR UPDATE SKIP LOCKED;
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'waiting' AND wake_at <= %(now)s
   AND (workflow = ANY(%(workflows)s)
-       OR (workflow LIKE 'blueprint:%%' AND 'blueprint:*' = ANY(%(workflows)s))) AND queue = ANY(%(queues)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f))) AND queue = ANY(%(queues)s)
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -68,7 +68,7 @@ FOR UPDATE SKIP LOCKED;
 -- name: candidates_pending
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'pending' AND (workflow = ANY(%(workflows)s)
-       OR (workflow LIKE 'blueprint:%%' AND 'blueprint:*' = ANY(%(workflows)s))) AND queue = ANY(%(queues)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f))) AND queue = ANY(%(queues)s)
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -325,5 +325,6 @@ SELECT * FROM journal
 WHERE status != 'waiting' AND child_run_id IS NOT NULL
   AND (run_id, seq) IN (SELECT * FROM unnest(%(runs)s::text[], %(seqs)s::text[]));
 
--- name: notify_run
-SELECT pg_notify(%(channel)s, %(payload)s);
+-- name: notify
+-- Every notice of a write group in one statement: delivered when the group commits.
+SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)s::text[]) AS p;

@@ -1,7 +1,11 @@
 """The PostgreSQL writer: one connection, writes of this process grouped per transaction.
 
-A failing write makes the group re-run write by write (so only that one fails); a lost
-connection fails the group's writes and reconnects for the next group.
+A group runs its ops one after another in one transaction and commits once. If an op
+fails, the group is rolled back once and run again with a savepoint around each op, in one
+transaction again: the failing op alone reports its error and the others commit (with one
+commit). The first pass has no savepoints because each costs a round trip, and failures
+are rare. A lost connection, in any phase, fails the ops in flight with ``Unavailable``
+and the next group reconnects: the writer never stops while the store is open.
 """
 
 from __future__ import annotations
@@ -14,104 +18,177 @@ from typing import Any
 
 import psycopg
 
-from ...errors import StoreError
+from ...errors import Conflict, Unavailable
+from ..ops import Notice, Sql, drive_async
+from ..plumbing import OpCall
+from .statements import Q
 
 log = logging.getLogger(__name__)
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
-Op = Callable[[Conn], Awaitable[Any]]
+Item = tuple[OpCall, asyncio.Future[Any] | None]
+Result = tuple[asyncio.Future[Any] | None, Any, BaseException | None]
 _MAX_BATCH = 512
+_RECONNECT_DELAY = 0.2
 
 
 class _OpFailed(Exception):
-    """An op of a grouped transaction raised; the group is re-run op by op."""
+    """An op of a grouped transaction raised; the group is run again with savepoints."""
+
+
+def translate(exc: psycopg.Error, what: str) -> Exception:
+    """A psycopg error as the Legato error a caller can act on."""
+    if isinstance(exc, psycopg.errors.IntegrityError):
+        return Conflict(f"the database refused {what}: {exc}")
+    return Unavailable(f"PostgreSQL failed in {what}: {exc}")
+
+
+async def execute(conn: Conn, sql: Sql) -> Any:
+    try:
+        cur = await conn.execute(Q[sql.name], sql.params)
+        if sql.fetch == "one":
+            return await cur.fetchone()
+        if sql.fetch == "all":
+            return await cur.fetchall()
+        return cur.rowcount
+    except psycopg.Error as exc:
+        if conn.broken:
+            raise  # the connection is gone, not this op's fault: the writer handles it
+        raise translate(exc, sql.name) from exc
 
 
 class GroupWriter:
     """Runs queued write operations in grouped transactions on one connection."""
 
-    def __init__(self, connect: Callable[[], Awaitable[Conn]]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Conn]],
+        channel: str,
+        on_commit: Callable[[list[Notice]], None],
+    ) -> None:
         self._connect = connect
-        self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any] | None] | None] = asyncio.Queue()
+        self._channel = channel
+        self._on_commit = on_commit
+        self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.commits = 0
         self.ops = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._write_loop())
+        self._task = asyncio.create_task(self._write_loop(), name="legato-postgres-writer")
 
     async def stop(self) -> None:
         """Finish what is queued, then close the connection."""
         if self._task is not None:
+            self._stopping = True
             await self._queue.put(None)
             await self._task
             self._task = None
 
-    def submit(self, op: Op) -> asyncio.Future[Any]:
-        """Queue ``op``; the future resolves after its group commits."""
-        if self._task is None:
-            raise StoreError("the store is not open (call open() first)")
+    def submit(self, call: OpCall) -> asyncio.Future[Any]:
+        """Queue ``call()``'s op; the future resolves after its group commits."""
+        if self._task is None or self._stopping:
+            raise Unavailable("the store is not open (call open() first)")
+        if self._task.done():
+            raise Unavailable("the PostgreSQL writer has stopped: reopen the store")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, fut))
+        self._queue.put_nowait((call, fut))
         return fut
 
     async def _write_loop(self) -> None:
         conn: Conn | None = None
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            stop = False
-            while len(batch) < _MAX_BATCH and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            nxt = None
-            if conn is None or conn.closed:
-                try:
-                    conn = await self._connect()
-                except StoreError as exc:
-                    conn = None
-                    self._fail(batch, exc)
-                    del batch, item
-                    await asyncio.sleep(0.2)
-                    continue
-            conn = await self._run_batch(conn, batch)
-            del batch, item  # an idle writer must not keep the last ops (and their runs) alive
-            if stop:
-                break
-        if conn is not None:
-            await conn.close()
-
-    def _fail(self, batch: list[tuple[Op, asyncio.Future[Any] | None]], exc: BaseException) -> None:
-        for _, fut in batch:
-            if fut is not None and not fut.done():
-                fut.set_exception(exc)
-
-    async def _run_batch(
-        self, conn: Conn, batch: list[tuple[Op, asyncio.Future[Any] | None]]
-    ) -> Conn | None:
         try:
-            results = await self._run_group(conn, batch)
-        except _OpFailed:
-            results = []
-            for item in batch:
-                results.extend(await self._run_group(conn, [item], isolated=True))
+            while True:
+                item = await self._queue.get()
+                if item is None:
+                    break
+                batch = [item]
+                stop = False
+                while len(batch) < _MAX_BATCH and not self._queue.empty():
+                    nxt = self._queue.get_nowait()
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                nxt = None
+                conn = await self._write_batch(conn, batch)
+                del batch, item  # an idle writer must not keep the last ops (and runs) alive
+                if stop:
+                    break
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    async def _write_batch(self, conn: Conn | None, batch: list[Item]) -> Conn | None:
+        """Write one group; return the connection to use next (None: reconnect)."""
+        try:
+            if conn is None or conn.closed:
+                conn = await self._connect()
+            try:
+                results, notices = await self._run_group(conn, batch, savepoints=False)
+            except _OpFailed:
+                results, notices = await self._run_group(conn, batch, savepoints=True)
         except Exception as exc:
-            if not conn.broken:
+            lost = conn is None or conn.broken or isinstance(exc, psycopg.OperationalError)
+            if lost:
+                log.error("PostgreSQL connection lost during a write group: %s", exc)
+                failed: Exception = Unavailable(f"database connection lost: {exc}")
+            else:
                 log.error("PostgreSQL write group of %d failed: %s", len(batch), exc)
-                self._fail(batch, exc)
-                return conn
-            log.error("PostgreSQL connection lost during a write group: %s", exc)
-            self._fail(batch, StoreError(f"database connection lost: {exc}"))
-            with contextlib.suppress(Exception):
-                await conn.close()
-            return None
+                failed = exc if not isinstance(exc, psycopg.Error) else translate(exc, "a write")
+            failed.__cause__ = exc
+            self._resolve([(fut, None, failed) for _, fut in batch])
+            if lost:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+                await asyncio.sleep(_RECONNECT_DELAY)
+                return None
+            return conn
         self.commits += 1
         self.ops += len(batch)
+        if notices:
+            try:
+                self._on_commit(notices)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("a store listener failed")
+        self._resolve(results)
+        return conn
+
+    async def _run_group(
+        self, conn: Conn, batch: list[Item], savepoints: bool
+    ) -> tuple[list[Result], list[Notice]]:
+        results: list[Result] = []
+        notices: list[Notice] = []
+        async with conn.transaction():
+            for call, fut in batch:
+                mine: list[Notice] = []
+                try:
+                    if savepoints:
+                        async with conn.transaction():  # a savepoint
+                            value = await drive_async(call(), lambda s: execute(conn, s), mine)
+                    else:
+                        value = await drive_async(call(), lambda s: execute(conn, s), mine)
+                except Exception as exc:
+                    if conn.broken:
+                        raise
+                    if not savepoints:
+                        raise _OpFailed from exc
+                    if fut is None:
+                        log.error("background write failed: %s", exc)
+                    results.append((fut, None, exc))
+                    continue
+                results.append((fut, value, None))
+                notices.extend(mine)
+            if notices:  # delivered to every listening process when this commits
+                payloads = list(dict.fromkeys(n.encode() for n in notices))
+                await conn.execute(Q["notify"], {"channel": self._channel, "payloads": payloads})
+        return results, notices
+
+    @staticmethod
+    def _resolve(results: list[Result]) -> None:
         for fut, value, error in results:
             if fut is None or fut.done():
                 continue
@@ -119,30 +196,3 @@ class GroupWriter:
                 fut.set_exception(error)
             else:
                 fut.set_result(value)
-        return conn
-
-    async def _run_group(
-        self,
-        conn: Conn,
-        batch: list[tuple[Op, asyncio.Future[Any] | None]],
-        isolated: bool = False,
-    ) -> list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]]:
-        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
-        try:
-            async with conn.transaction():
-                for op, fut in batch:
-                    try:
-                        results.append((fut, await op(conn), None))
-                    except Exception as exc:
-                        if conn.broken:
-                            raise  # the connection is gone, not this op's fault
-                        if not isolated:
-                            raise _OpFailed from exc
-                        if fut is None:
-                            log.error("background write failed: %s", exc)
-                        results = [(fut, None, exc)]
-                        raise _OpFailed from exc
-        except _OpFailed:
-            if not isolated:
-                raise
-        return results

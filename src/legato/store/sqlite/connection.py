@@ -20,6 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ...errors import Unavailable
+from ..ops import Notice, Sql, drive
+from ..plumbing import OpCall
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -50,7 +54,7 @@ class Conn(sqlite3.Connection):
             cur.close()
 
 
-Op = Callable[[Conn], Any]
+Item = tuple[OpCall, "asyncio.Future[Any] | None"]
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -59,29 +63,61 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class Writer(threading.Thread):
-    """Drains queued write operations into grouped transactions."""
+    """Drains queued write operations into grouped transactions, one savepoint per op.
 
-    def __init__(self, connect: Callable[[], Conn]) -> None:
+    An op that fails rolls back to its savepoint and reports its error; the others of the
+    group still commit, in the same single commit. ``peek`` runs a read on the writer's
+    own connection outside any transaction (``PRAGMA data_version`` there ignores this
+    process's own commits), so change detection takes no write lock.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Conn],
+        execute: Callable[[Conn, Sql], Any],
+        on_commit: Callable[[list[Notice]], None],
+    ) -> None:
         super().__init__(name="legato-sqlite-writer", daemon=True)
         self._connect = connect
-        self.queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any] | None] | None] = (
+        self._execute = execute
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[tuple[OpCall, asyncio.Future[Any] | None, bool] | None] = (
             queue.SimpleQueue()
         )
+        self._failure: BaseException | None = None
         self.commits = 0
         self.ops = 0
 
+    def submit(self, call: OpCall, peek: bool = False) -> asyncio.Future[Any]:
+        """Queue ``call()``'s operation; the future (of the caller's loop) resolves after
+        its group commits. Raises Unavailable if the writer cannot write any more."""
+        if self._failure is not None or not self.is_alive():
+            raise Unavailable(f"the SQLite writer has stopped: {self._failure or 'closed'}")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put((call, fut, peek))
+        return fut
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self.join()
+
     def run(self) -> None:
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            self._failure = exc
+            self._drain_failed(exc)
+            return
         try:
             while True:
-                item = self.queue.get()
+                item = self._queue.get()
                 if item is None:
                     return
                 batch = [item]
                 stop = False
                 while len(batch) < _MAX_BATCH:
                     try:
-                        nxt = self.queue.get_nowait()
+                        nxt = self._queue.get_nowait()
                     except queue.Empty:
                         break
                     if nxt is None:
@@ -89,25 +125,90 @@ class Writer(threading.Thread):
                         break
                     batch.append(nxt)
                 nxt = None
-                self._run_batch(conn, batch)
-                del batch, item  # an idle writer must not keep the last ops (and runs) alive
+                peeks = [(call, fut) for call, fut, peek in batch if peek]
+                writes = [(call, fut) for call, fut, peek in batch if not peek]
+                if peeks:
+                    self._resolve([self._run_peek(conn, call, fut) for call, fut in peeks])
+                if writes:
+                    self._run_batch(conn, writes)
+                del batch, item, peeks, writes  # an idle writer must not keep old ops alive
                 if stop:
                     return
+        except BaseException as exc:  # never leave a queued op waiting for ever
+            self._failure = exc
+            self._drain_failed(exc)
+            raise
         finally:
             conn.close()
 
-    def _run_batch(self, conn: Conn, batch: list[tuple[Op, asyncio.Future[Any] | None]]) -> None:
+    def _drain_failed(self, exc: BaseException) -> None:
+        failed = Unavailable(f"the SQLite writer could not open the database: {exc}")
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._resolve([(item[1], None, failed)])
+
+    def _run_peek(
+        self, conn: Conn, call: OpCall, fut: asyncio.Future[Any] | None
+    ) -> tuple[asyncio.Future[Any] | None, Any, BaseException | None]:
         try:
-            results = self._run_group(conn, batch)
-        except _OpFailed:
-            # One write failed: run each again in a transaction of its own, so the others
-            # still commit and only the failing one reports its error.
-            results = [self._run_group(conn, [item], isolated=True)[0] for item in batch]
+            return fut, drive(call(), lambda sql: self._execute(conn, sql), []), None
+        except Exception as exc:
+            return fut, None, exc
+
+    def _run_batch(self, conn: Conn, batch: list[Item]) -> None:
+        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
+        notices: list[Notice] = []
+        try:
+            begin_immediate(conn)
+            try:
+                for call, fut in batch:
+                    results.append(self._run_op(conn, call, fut, notices))
+                retry_busy(lambda: conn.execute("COMMIT"))
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
         except Exception as batch_error:  # e.g. disk I/O error: every op of the group fails
             log.error("SQLite write group of %d failed: %s", len(batch), batch_error)
-            results = [(fut, None, batch_error) for _, fut in batch]
+            failed = Unavailable(f"the SQLite write failed: {batch_error}")
+            failed.__cause__ = batch_error
+            self._resolve([(fut, None, failed) for _, fut in batch])
+            return
         self.commits += 1
         self.ops += len(batch)
+        if notices:
+            try:
+                self._on_commit(notices)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("a store listener failed")
+        self._resolve(results)
+
+    def _run_op(
+        self, conn: Conn, call: OpCall, fut: asyncio.Future[Any] | None, notices: list[Notice]
+    ) -> tuple[asyncio.Future[Any] | None, Any, BaseException | None]:
+        """One op under a savepoint: its failure undoes only its own statements."""
+        conn.execute("SAVEPOINT op")
+        mine: list[Notice] = []
+        try:
+            value = drive(call(), lambda sql: self._execute(conn, sql), mine)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            if fut is None:
+                log.error("background write failed: %s", exc, exc_info=exc)
+            return fut, None, exc
+        conn.execute("RELEASE op")
+        notices.extend(mine)
+        return fut, value, None
+
+    @staticmethod
+    def _resolve(
+        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]],
+    ) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, Any]]] = {}
         for fut, value, error in results:
             if fut is not None:
@@ -116,37 +217,6 @@ class Writer(threading.Thread):
             # RuntimeError: that loop is closed, so nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve_all, items)
-
-    def _run_group(
-        self,
-        conn: Conn,
-        batch: list[tuple[Op, asyncio.Future[Any] | None]],
-        isolated: bool = False,
-    ) -> list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]]:
-        """Run ops in one transaction. With ``isolated``, an op's error is its result."""
-        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
-        begin_immediate(conn)
-        try:
-            for op, fut in batch:
-                try:
-                    results.append((fut, op(conn), None))
-                except Exception as exc:
-                    if not isolated:
-                        raise _OpFailed from exc
-                    if fut is None:
-                        log.error("background write failed: %s", exc, exc_info=exc)
-                    conn.execute("ROLLBACK")
-                    return [(fut, None, exc)]
-            retry_busy(lambda: conn.execute("COMMIT"))
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        return results
-
-
-class _OpFailed(Exception):
-    """An op of a grouped transaction raised; the group is re-run op by op."""
 
 
 def _resolve_all(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

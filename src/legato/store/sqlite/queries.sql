@@ -35,47 +35,65 @@ UPDATE runs SET cancel_requested = 1, updated_at = :now,
        wake_at = CASE WHEN status = 'waiting' THEN NULL ELSE wake_at END
 WHERE run_id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
 
--- name: claim_candidates
--- Runs with an expired lease first, then due timers, then new runs by priority and age.
+-- name: candidates_expired
 -- INDEXED BY: the planner would otherwise walk every run of the queue (finished ones too).
-SELECT run_id, queue, concurrency_key, started_at FROM (
-    SELECT * FROM (
-        SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_leases_by_queue
-        WHERE status = 'running' AND lease_expires_at < :lease_now
-          AND (workflow IN (SELECT value FROM json_each(:workflows))
-               OR (workflow LIKE 'blueprint:%' AND 'blueprint:*' IN (SELECT value FROM json_each(:workflows))))
-          AND queue IN (SELECT value FROM json_each(:queues))
-          AND paused = 0
-          AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
-          AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
-        LIMIT :scan)
-    UNION ALL
-    SELECT * FROM (
-        SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_timers_by_queue
-        WHERE status = 'waiting' AND wake_at <= :now
-          AND (workflow IN (SELECT value FROM json_each(:workflows))
-               OR (workflow LIKE 'blueprint:%' AND 'blueprint:*' IN (SELECT value FROM json_each(:workflows))))
-          AND queue IN (SELECT value FROM json_each(:queues))
-          AND paused = 0
-          AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
-          AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
-        LIMIT :scan)
-    UNION ALL
-    SELECT * FROM (
-        SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_pending_by_queue
-        WHERE status = 'pending'
-          AND (workflow IN (SELECT value FROM json_each(:workflows))
-               OR (workflow LIKE 'blueprint:%' AND 'blueprint:*' IN (SELECT value FROM json_each(:workflows))))
-          AND queue IN (SELECT value FROM json_each(:queues))
-          AND paused = 0
-          AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
-          AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
-        ORDER BY priority DESC, created_at
-        LIMIT :scan)
-);
+SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_leases_by_queue
+WHERE status = 'running' AND lease_expires_at < :lease_now
+  AND (workflow IN (SELECT value FROM json_each(:workflows))
+       OR EXISTS (SELECT 1 FROM json_each(:families) f
+                  WHERE substr(workflow, 1, length(f.value)) = f.value))
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND paused = 0
+  AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
+LIMIT :scan;
 
--- name: queue_limits
-SELECT * FROM queues WHERE name IN (SELECT value FROM json_each(:queues));
+-- name: candidates_due
+SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_timers_by_queue
+WHERE status = 'waiting' AND wake_at <= :now
+  AND (workflow IN (SELECT value FROM json_each(:workflows))
+       OR EXISTS (SELECT 1 FROM json_each(:families) f
+                  WHERE substr(workflow, 1, length(f.value)) = f.value))
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND paused = 0
+  AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
+LIMIT :scan;
+
+-- name: candidates_pending
+SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_pending_by_queue
+WHERE status = 'pending'
+  AND (workflow IN (SELECT value FROM json_each(:workflows))
+       OR EXISTS (SELECT 1 FROM json_each(:families) f
+                  WHERE substr(workflow, 1, length(f.value)) = f.value))
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND paused = 0
+  AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
+ORDER BY priority DESC, created_at
+LIMIT :scan;
+
+-- name: claim_chosen
+
+-- A run still 'running' had an expired lease: its worker died (or stalled) holding it,
+-- so this claim is a recovery (the SET sees the row as it was).
+UPDATE runs SET status = 'running', owner = :owner, lease_epoch = lease_epoch + 1,
+       lease_expires_at = :lease_until, started_at = COALESCE(started_at, :now),
+       updated_at = :now, wake_at = NULL, wait_signals = NULL,
+       recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END
+WHERE run_id IN (SELECT value FROM json_each(:ids))
+RETURNING *;
+
+-- name: lock_queue_limits
+-- SQLite has one writer: claims take turns without a lock.
+SELECT * FROM queues WHERE name IN (SELECT value FROM json_each(:queues)) ORDER BY name;
+
+-- name: claimed_journals
+SELECT * FROM journal WHERE run_id IN (SELECT value FROM json_each(:ids)) ORDER BY rowid;
+
+-- name: claimed_signals
+SELECT signal_id, run_id, name, payload, created_at FROM signals
+WHERE run_id IN (SELECT value FROM json_each(:ids)) AND consumed_seq IS NULL ORDER BY signal_id;
 
 -- name: queue_running
 SELECT queue, concurrency_key, COUNT(*) AS n FROM runs
@@ -95,23 +113,6 @@ ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,
 
 -- name: list_queues
 SELECT * FROM queues ORDER BY name;
-
--- name: claim_run
--- A run still 'running' had an expired lease: its worker died (or stalled) holding it,
--- so this claim is a recovery (the SET sees the row as it was).
-UPDATE runs SET status = 'running', owner = :owner, lease_epoch = lease_epoch + 1,
-       lease_expires_at = :lease_until, started_at = COALESCE(started_at, :now),
-       updated_at = :now, wake_at = NULL, wait_signals = NULL,
-       recoveries = recoveries + CASE WHEN status = 'running' THEN 1 ELSE 0 END
-WHERE run_id = :run_id
-RETURNING *;
-
--- name: claimed_journal
-SELECT * FROM journal WHERE run_id = :run_id ORDER BY rowid;
-
--- name: unconsumed_signals
-SELECT signal_id, run_id, name, payload, created_at FROM signals
-WHERE run_id = :run_id AND consumed_seq IS NULL ORDER BY signal_id;
 
 -- name: upsert_entry
 INSERT INTO journal (run_id, seq, kind, name, status, attempts, input, output, error,
@@ -214,17 +215,15 @@ FROM workers w ORDER BY heartbeat_at DESC;
 -- name: expire_leases
 UPDATE runs SET lease_expires_at = 0 WHERE owner = :owner AND status = 'running';
 
--- name: next_timer
-SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL
+-- name: next_wake
+SELECT (SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL
   AND paused = 0
   AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
-  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow');
-
--- name: next_lease_expiry
-SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running'
+  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')) AS timer,
+       (SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running'
   AND paused = 0
   AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
-  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow');
+  AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')) AS lease;
 
 -- name: insert_pause
 INSERT INTO pauses (scope, name, created_at) VALUES (:scope, :name, :now)
@@ -303,5 +302,21 @@ WHERE consumed_seq IS NULL AND run_id IN (SELECT value FROM json_each(:run_ids))
 -- name: resident_children
 SELECT * FROM journal
 WHERE status != 'waiting' AND child_run_id IS NOT NULL
-  AND (run_id, seq) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
-                        FROM json_each(:pairs));
+  AND (run_id, seq) IN (SELECT r.value, s.value FROM json_each(:runs) r
+                        JOIN json_each(:seqs) s ON s.key = r.key);
+
+-- name: lock_run
+-- SQLite has one writer: a plain read sees what the write transaction locks.
+SELECT status FROM runs WHERE run_id = :run_id;
+
+-- name: lock_own_run
+SELECT cancel_requested FROM runs
+WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch;
+
+-- name: lock_events
+-- SQLite has one writer: event ids are committed in order anyway.
+SELECT 1;
+
+-- name: data_version
+-- Changes when another connection commits (not this one's own commits).
+PRAGMA data_version;

@@ -1,0 +1,136 @@
+"""Claiming runnable runs under the queues' limits, and the queues themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from ..records import ClaimedRun, JournalEntry, QueueLimits, SignalRecord
+from .claiming import (
+    Candidate,
+    QueueLoad,
+    candidate_from_row,
+    choose,
+    loads_from_rows,
+    rate_windows,
+    scan_size,
+)
+from .ops import WORK, Op, count, one, rows, status_changed
+from .plumbing import Plumbing
+from .rows import entry_from_row, queue_from_row, queue_params, run_from_row, signal_from_row
+
+CANDIDATES = ("candidates_expired", "candidates_due", "candidates_pending")
+"""Runs with an expired lease first, then due timers, then new runs by priority and age.
+Three statements, so each uses its own index (and PostgreSQL can lock with SKIP LOCKED)."""
+
+
+def claim_runs(
+    owner: str,
+    limit: int,
+    now: float,
+    lease_now: float,
+    lease_seconds: float,
+    workflows: Sequence[str],
+    families: Sequence[str],
+    queues: Sequence[str],
+) -> Op[list[ClaimedRun]]:
+    # Locking the limited queues' rows makes claims on them take turns (PostgreSQL), so
+    # the last free slot goes to one worker only; SQLite has one writer anyway.
+    found = yield rows("lock_queue_limits", queues=list(queues))
+    limits = {q.name: q for q in map(queue_from_row, found)}
+    params = {
+        "now": now,
+        "lease_now": lease_now,
+        "scan": scan_size(limit, limits),
+        "workflows": list(workflows),
+        "families": list(families),
+        "queues": list(queues),
+    }
+    candidates: list[Candidate] = []
+    for name in CANDIDATES:
+        candidates.extend(candidate_from_row(r) for r in (yield rows(name, **params)))
+    loads = (yield from queue_loads(limits, now, lease_now)) if limits else {}
+    ids = choose(candidates, limit, limits, loads)
+    if not ids:
+        return []
+    claimed = yield rows(
+        "claim_chosen", owner=owner, now=now, lease_until=lease_now + lease_seconds, ids=ids
+    )
+    runs = {r.run_id: r for r in map(run_from_row, claimed)}
+    journals: dict[str, dict[str, JournalEntry]] = {i: {} for i in ids}
+    for row in (yield rows("claimed_journals", ids=ids)):
+        entry = entry_from_row(row)
+        journals[entry.run_id][entry.seq] = entry
+    signals: dict[str, list[SignalRecord]] = {i: [] for i in ids}
+    for row in (yield rows("claimed_signals", ids=ids)):
+        signal = signal_from_row(row)
+        signals[signal.run_id].append(signal)
+    for run_id in runs:
+        yield status_changed(run_id, "running")
+    return [ClaimedRun(runs[i], journals[i], signals[i]) for i in ids if i in runs]
+
+
+def queue_loads(
+    limits: dict[str, QueueLimits], now: float, lease_now: float
+) -> Op[dict[str, QueueLoad]]:
+    running = yield rows("queue_running", queues=list(limits), lease_now=lease_now)
+    loads = loads_from_rows(limits, running)
+    for name, since in rate_windows(limits, now).items():
+        loads[name].recent_starts = (yield one("queue_starts", queue=name, since=since))["n"]
+    return loads
+
+
+def set_queue(limits: QueueLimits) -> Op[None]:
+    yield count("upsert_queue", **queue_params(limits))
+    yield WORK
+
+
+def list_queues() -> Op[list[QueueLimits]]:
+    return [queue_from_row(r) for r in (yield rows("list_queues"))]
+
+
+def next_wake_at() -> Op[tuple[float | None, float | None]]:
+    row = yield one("next_wake")
+    return row["timer"], row["lease"]
+
+
+class Claims(Plumbing):
+    def _claim_starting(self) -> None:
+        """Called before each claim (PostgreSQL resets its "something changed" flag)."""
+
+    async def claim_runs(
+        self,
+        owner: str,
+        limit: int,
+        now: float,
+        lease_now: float,
+        lease_seconds: float,
+        workflows: Sequence[str],
+        queues: Sequence[str] = ("default",),
+        families: Sequence[str] = (),
+    ) -> list[ClaimedRun]:
+        """Take up to ``limit`` runnable runs (pending, due, or with an expired lease) of
+        the named ``workflows`` or of a workflow family (a name starting with one of
+        ``families``, e.g. ``blueprint:``) in the served queues, within the queues' limits
+        (see :class:`QueueLimits`): a worker only takes runs whose code it has."""
+        self._claim_starting()
+        result: list[ClaimedRun] = await self._write(
+            partial(
+                claim_runs, owner, limit, now, lease_now, lease_seconds, workflows, families, queues
+            )
+        )
+        return result
+
+    async def set_queue(self, limits: QueueLimits) -> None:
+        """Create or replace a queue's limits (they apply to every worker at once)."""
+        await self._write(partial(set_queue, limits))
+
+    async def list_queues(self) -> list[QueueLimits]:
+        """Queues that have limits set."""
+        result: list[QueueLimits] = await self._read(list_queues)
+        return result
+
+    async def next_wake_at(self) -> tuple[float | None, float | None]:
+        """(earliest timer, earliest lease expiry): when an idle worker must look again."""
+        result: tuple[float | None, float | None] = await self._read(next_wake_at)
+        return result

@@ -1,0 +1,75 @@
+"""Workers: heartbeats that renew leases, the list of workers, dead workers' runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from ..records import RunControl, WorkerRecord
+from .ops import WORK, Op, count, rows
+from .plumbing import Plumbing
+from .rows import worker_from_row
+
+
+def heartbeat(
+    worker: WorkerRecord, lease_until: float, run_ids: Sequence[str]
+) -> Op[dict[str, RunControl]]:
+    yield count(
+        "upsert_worker",
+        worker_id=worker.worker_id,
+        host=worker.host,
+        pid=worker.pid,
+        started_at=worker.started_at,
+        heartbeat_at=worker.heartbeat_at,
+    )
+    yield count("renew_leases", owner=worker.worker_id, lease_until=lease_until, ids=list(run_ids))
+    owned = yield rows("owned_runs", owner=worker.worker_id)
+    return {
+        r["run_id"]: RunControl(r["lease_epoch"], bool(r["cancel_requested"]), bool(r["paused"]))
+        for r in owned
+    }
+
+
+def deregister_worker(worker_id: str) -> Op[None]:
+    yield count("delete_worker", worker_id=worker_id)
+
+
+def list_workers() -> Op[list[WorkerRecord]]:
+    return [worker_from_row(r) for r in (yield rows("list_workers"))]
+
+
+def expire_leases_of(worker_ids: Sequence[str]) -> Op[int]:
+    total = 0
+    for worker_id in worker_ids:
+        total += yield count("expire_leases", owner=worker_id)
+        yield count("delete_worker", worker_id=worker_id)
+    if total:
+        yield WORK
+    return total
+
+
+class Workers(Plumbing):
+    async def heartbeat(
+        self, worker: WorkerRecord, lease_until: float, run_ids: Sequence[str]
+    ) -> dict[str, RunControl]:
+        """Renew the leases of ``run_ids`` (the runs in the worker's memory, no others).
+
+        Returns what the worker holds, by run id: lease epoch, cancel request, pause.
+        """
+        result: dict[str, RunControl] = await self._write(
+            partial(heartbeat, worker, lease_until, run_ids)
+        )
+        return result
+
+    async def deregister_worker(self, worker_id: str) -> None:
+        """Remove a worker that stopped cleanly."""
+        await self._write(partial(deregister_worker, worker_id))
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        """Known workers, newest heartbeat first."""
+        result: list[WorkerRecord] = await self._read(list_workers)
+        return result
+
+    async def expire_leases_of(self, worker_ids: Sequence[str]) -> int:
+        """Make the runs of dead workers claimable now; returns how many runs."""
+        return int(await self._write(partial(expire_leases_of, worker_ids)))
