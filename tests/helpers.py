@@ -1,4 +1,4 @@
-"""Helpers for tests: run async bodies, a worker beside the test, polling."""
+"""Helpers for tests: run async bodies, a worker beside the test, polling, processes."""
 
 from __future__ import annotations
 
@@ -54,6 +54,30 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Non
         if loop.time() > deadline:
             raise AssertionError("condition not met before the timeout")
         await asyncio.sleep(0.01)
+
+
+def live_processes_mentioning(text: str) -> list[int]:
+    """The ids of processes on this host whose command line contains ``text``, not counting
+    ones that have exited (zombies).
+
+    A test that asserts a command did *not* run waits until this is empty first: a command
+    that was spawned has then either done its work or never will, so checking its side
+    effect afterwards is not a race. Linux only (it reads ``/proc``).
+    """
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry.name}/stat") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue  # it exited while we looked, or is not ours to read
+        if text in cmdline and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
 
 
 def in_ci() -> bool:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import legato
 from legato.blueprint import load_blueprint
-from tests.helpers import run, running_worker, wait_until
+from tests.helpers import live_processes_mentioning, run, running_worker, wait_until
 from tests.servers import LocalServer
 
 HEAD = "document: {{dsl: '1.0.3', namespace: tests, name: {name}, version: '1.0.0'}}\n"
@@ -328,6 +329,71 @@ do:
             assert draft["status"] == 403 and "published" in draft["detail"]
             await publish_loaded(worker.store, doc)
             assert output(await finish(client, doc)) == "hello legato\n"
+
+    run(body)
+
+
+def touching(kind: str, marker: Path) -> str:
+    """A ``run`` task body whose only effect is to create the file ``marker``."""
+    if kind == "shell":
+        return f"shell:\n          command: 'touch {marker}'"
+    code = f"import pathlib; pathlib.Path('{marker}').touch()"
+    return f'script:\n          language: python\n          code: "{code}"'
+
+
+@pytest.mark.parametrize("kind", ["shell", "script"])
+def test_a_draft_is_refused_before_its_command_is_spawned(
+    db_url: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An allowed namespace is not enough: a draft's command must not run at all, not
+    merely have its result refused once it has run."""
+    marker = tmp_path / "MARKER"
+    doc = blueprint(
+        f"draft-{kind}", f"do:\n  - touch:\n      run:\n        {touching(kind, marker)}\n"
+    )
+    monkeypatch.setenv("LEGATO_BLUEPRINT_PROCESSES", "tests/draft-*")
+
+    async def body() -> None:
+        from legato.blueprint.registry import publish_loaded
+
+        async with running_worker(db_url) as (worker, client):
+            refused = problem(await finish(client, doc))
+            assert refused["status"] == 403
+            assert f"run: {kind} runs only from published blueprints" in refused["detail"]
+            # A spawned command is either still running or has touched the file by now.
+            await wait_until(lambda: not live_processes_mentioning(str(marker)))
+            assert not marker.exists()
+            await publish_loaded(worker.store, doc)  # the same task, published, does run
+            assert output(await finish(client, doc)) == ""
+            assert marker.exists()
+
+    run(body)
+
+
+@pytest.mark.parametrize("kind", ["shell", "script"])
+def test_a_blueprint_outside_the_allow_list_spawns_nothing(
+    db_url: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Published is not enough either: the worker must allow the blueprint's name."""
+    marker = tmp_path / "MARKER"
+    doc = blueprint(
+        f"outside-{kind}", f"do:\n  - touch:\n      run:\n        {touching(kind, marker)}\n"
+    )
+    monkeypatch.setenv("LEGATO_BLUEPRINT_PROCESSES", "ops/*,tests/draft-*")
+
+    async def body() -> None:
+        from legato.blueprint.registry import publish_loaded
+
+        async with running_worker(db_url) as (worker, client):
+            await publish_loaded(worker.store, doc)
+            refused = problem(await finish(client, doc))
+            assert refused["status"] == 403
+            assert (
+                f"run: {kind} is not allowed for blueprint tests/outside-{kind}"
+                in (refused["detail"])
+            )
+            await wait_until(lambda: not live_processes_mentioning(str(marker)))
+            assert not marker.exists()
 
     run(body)
 

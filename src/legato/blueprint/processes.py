@@ -3,7 +3,8 @@
 Shell commands and scripts run code from the document on the worker's host, so they are
 refused unless the worker allows them for that blueprint: ``LEGATO_BLUEPRINT_PROCESSES``
 (or :func:`allow_processes`) lists ``namespace/name`` patterns (``*`` wildcards), e.g.
-``ops/*,billing/nightly-export``. Nothing is allowed by default.
+``ops/*,billing/nightly-export``. Nothing is allowed by default. Only a published version
+with the same content may run them. Both checks come before the process is spawned.
 """
 
 from __future__ import annotations
@@ -94,13 +95,10 @@ async def run_process(
     returns = str(run.get("return") or "stdout")
 
     async def execute() -> Any:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        # Both checks (the allow-list above, the published-only one here) come before the
+        # spawn: a started process does its work whether or not the run is refused later.
+        # This one reads the store, so it runs inside the step: its verdict is journalled
+        # and a replay reuses it.
         if not await _is_published(blueprint):
             raise BlueprintFault.standard(
                 "authorization",
@@ -108,6 +106,13 @@ async def run_process(
                 f"run: {kind} runs only from published blueprints: publish "
                 f"{blueprint.ref} (`legato blueprint publish`) and start that version",
             )
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
         text = None if stdin is None else (stdin if isinstance(stdin, str) else json.dumps(stdin))
         try:
             out, err = await process.communicate(text.encode() if text is not None else None)
