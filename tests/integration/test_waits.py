@@ -134,7 +134,7 @@ def test_signal_to_an_unknown_or_finished_run_is_an_error(db_url: str) -> None:
             handle = await client.start(waits_for_go)
             await client.signal(handle.run_id, "go", 1)
             await client.result(handle.run_id, timeout=10)
-            with pytest.raises(legato.StoreError, match="has ended"):
+            with pytest.raises(legato.RunEnded, match="has ended"):
                 await client.signal(handle.run_id, "go", 2)
 
     run(body)
