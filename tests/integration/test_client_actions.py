@@ -1,8 +1,11 @@
-"""The client is the one path for every action: its newer methods, on both faces. On
-SQLite and PostgreSQL."""
+"""The client is the one path for every action: its newer methods, on both faces, and a
+blueprint's ``emit`` taking that path from inside a run. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -79,3 +82,43 @@ def test_workers_are_listed_through_the_client(db_url: str) -> None:
             await wait_until(listed)
 
     run(body)
+
+
+class RecordingClient(legato.AsyncClient):
+    """A client that keeps what it was asked to publish (a stand-in for an audit record,
+    which is what the one path is for)."""
+
+    def __init__(self, db: str) -> None:
+        super().__init__(db)
+        self.published: list[dict[str, Any]] = []
+
+    async def publish_event(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        self.published.append(dict(attributes))
+        return await super().publish_event(attributes)
+
+
+def test_a_blueprint_emit_publishes_through_its_workers_client(db_url: str) -> None:
+    async def body() -> None:
+        async with RecordingClient(db_url) as client:
+            worker = legato.Worker(client)
+            assert worker.client is client
+            serving = asyncio.create_task(worker.run())
+            try:
+                handle = await client.start_blueprint(document("emitter", EMITTER), {"order": 7})
+                record = await client.wait(handle.run_id, timeout=30)
+            finally:
+                worker.stop()
+                await asyncio.wait_for(serving, 30)
+        assert record.status is legato.RunStatus.COMPLETED, record.error
+        sent = json.loads(record.output or "null")
+        [asked] = client.published
+        assert asked["type"] == "com.example.order.placed" and asked["data"] == {"order": 7}
+        # The id is the step's idempotency key: an emit repeated after a crash is recognisable.
+        assert asked["id"] == sent["id"] and asked["id"].startswith(f"{handle.run_id}:")
+
+    run(body)
+
+
+def test_a_worker_given_a_url_has_a_client_over_its_own_store(db_url: str) -> None:
+    worker = legato.Worker(db_url)
+    assert worker.client.store is worker.store
