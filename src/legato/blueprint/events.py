@@ -1,9 +1,11 @@
 """Legato's event bus for blueprints: CloudEvents 1.0 kept in the store.
 
-``emit`` appends an event and nudges the runs that are listening; a ``listen`` reads the
-events published since its run started, so an event emitted between the start of a run
-and the start of its ``listen`` is not lost (each run consumes an event at most once).
-Events from outside (the CLI, the client, later webhooks) take the same path.
+Publishing appends an event and nudges the runs that are listening; a ``listen`` reads
+the events published since its run started, so an event emitted between the start of a
+run and the start of its ``listen`` is not lost (each run consumes an event at most once).
+Every event is published through :meth:`legato.AsyncClient.publish_event`, which calls
+:func:`publish`: a blueprint's ``emit`` through its worker's client, the CLI and Python
+callers through theirs (later webhooks too), so all take the one path.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ async def publish(
 ) -> dict[str, Any]:
     """Store one event and nudge every listening run; return the envelope.
 
+    What :meth:`legato.AsyncClient.publish_event` does; call that, not this.
+
     A listener whose run has ended (it failed or was cancelled mid-listen) can take no
     signal: it is dropped from the listeners instead of failing the publisher.
     """
@@ -68,15 +72,16 @@ async def publish(
 
 
 async def emit_event(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """The body of an ``emit`` step: publish through the worker's store.
+    """The body of an ``emit`` step: publish through the worker's client.
 
     The event's id defaults to the step's idempotency key, so an emit repeated after a
     crash publishes an event consumers can recognise as the same one.
     """
     from ..runtime.commands import idempotency_key
-    from ..worker.services import require_store
+    from ..worker.services import require_client
 
-    return await publish(require_store("emit"), {"id": idempotency_key(), **attributes})
+    client = require_client("emit")
+    return await client.publish_event({"id": idempotency_key(), **attributes})
 
 
 def matches(

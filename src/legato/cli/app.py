@@ -29,7 +29,7 @@ from rich.progress import Progress
 from ..client import AsyncClient
 from ..errors import ConfigurationError, LegatoError
 from ..records import Pause, RunRecord, RunStatus
-from ..store import DEFAULT_URL, open_store
+from ..store import DEFAULT_URL
 from ..worker import Worker
 from .history import export_history, replay_files
 from .loader import load_app, load_workflow
@@ -152,21 +152,18 @@ def run_command(
     value = parse_json(input, "--input")
 
     async def go() -> int:
-        store = open_store(settings.db)
-        await store.open()
-        worker = Worker(store, workflows=[wf], concurrency=concurrency)
-        serving = asyncio.create_task(worker.run())
-        try:
-            client = AsyncClient(store)
-            handle = await client.start(wf, input_json=value, run_id=run_id)
-            if not as_json:
-                verb = "started" if handle.created else "resumed"
-                out.print(f"run [bold]{handle.run_id}[/bold] of {wf.name} {verb}")
-            record = await follow(client, handle.run_id, Console(quiet=as_json))
-        finally:
-            worker.stop()
-            await serving
-            await store.close()
+        async with AsyncClient(settings.db) as client:
+            worker = Worker(client, workflows=[wf], concurrency=concurrency)
+            serving = asyncio.create_task(worker.run())
+            try:
+                handle = await client.start(wf, input_json=value, run_id=run_id)
+                if not as_json:
+                    verb = "started" if handle.created else "resumed"
+                    out.print(f"run [bold]{handle.run_id}[/bold] of {wf.name} {verb}")
+                record = await follow(client, handle.run_id, Console(quiet=as_json))
+            finally:
+                worker.stop()
+                await serving
         if as_json:
             print(json.dumps(run_dict(record)))
         elif record.status is RunStatus.COMPLETED:
@@ -400,7 +397,7 @@ def workers_list(as_json: bool = typer.Option(False, "--json", help="Print JSON 
 
     async def go() -> Any:
         async with AsyncClient(settings.db) as client:
-            return await client.store.list_workers()
+            return await client.list_workers()
 
     workers = _run(go())
     if as_json:
@@ -480,7 +477,11 @@ def db_upgrade() -> None:
     """Create or upgrade Legato's tables (safe to run on several hosts at once)."""
 
     async def go() -> list[int]:
-        return await open_store(settings.db).upgrade()
+        client = AsyncClient(settings.db)  # not opened: opening needs a current schema
+        try:
+            return await client.upgrade_schema()
+        finally:
+            await client.close()
 
     applied = _run(go())
     if applied:
@@ -505,7 +506,7 @@ def health_command(
 
     async def go() -> Any:
         async with AsyncClient(settings.db) as client:
-            return await client.store.list_workers()
+            return await client.list_workers()
 
     workers = _run(go())
     host = socket.gethostname()

@@ -130,22 +130,17 @@ def publish_command(
 
 async def _publish_all(blueprints: list[Blueprint]) -> bool:
     """Publish each blueprint; report each outcome; False if any was refused."""
-    from ..blueprint.registry import publish_loaded
-
     ok = True
     async with AsyncClient(settings.db) as client:
         for blueprint in blueprints:
             what = f"{blueprint.namespace}/{blueprint.name} {blueprint.version}"
-            before = await client.store.get_blueprint(
-                blueprint.namespace, blueprint.name, blueprint.version
-            )
             try:
-                record = await publish_loaded(client.store, blueprint)
+                record, published = await client.publish_blueprint(blueprint)
             except ConfigurationError as exc:
                 err.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
                 ok = False
                 continue
-            if before is not None:
+            if not published:
                 out.print(f"{what} already published (same content)", highlight=False)
             else:
                 out.print(f"published {what} (digest {record.digest[:12]})", highlight=False)
@@ -162,7 +157,7 @@ def list_command(
 
     async def go() -> list[BlueprintRecord]:
         async with AsyncClient(settings.db) as client:
-            return await client.store.list_blueprints(namespace)
+            return await client.list_blueprints(namespace)
 
     records = asyncio.run(go())
     if as_json:
@@ -189,11 +184,10 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Print the record as JSON."),
 ) -> None:
     """Print a published blueprint's document exactly as it was published."""
-    from ..blueprint.registry import resolve
 
     async def go() -> BlueprintRecord:
         async with AsyncClient(settings.db) as client:
-            return await resolve(client.store, ref)
+            return await client.get_blueprint(ref)
 
     record = asyncio.run(go())
     if as_json:

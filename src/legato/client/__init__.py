@@ -1,5 +1,6 @@
-"""Clients: start, signal, cancel and inspect runs (sync and async)."""
+"""Clients: the one path for every action on runs, blueprints and events (sync and async)."""
 
-from .client import AsyncClient, Client, RunHandle
+from .client import AsyncClient, RunHandle
+from .sync import Client
 
 __all__ = ["AsyncClient", "Client", "RunHandle"]

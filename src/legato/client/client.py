@@ -1,27 +1,35 @@
-"""Start, signal, cancel and inspect runs: the one path every front door uses.
+"""Every action on Legato's data, in one place: the path every front door uses.
 
-:class:`AsyncClient` is the implementation. :class:`Client` is the same API for plain
-(synchronous) code: it runs an :class:`AsyncClient` on a private event loop in a
-background thread and waits for each call. One implementation, two faces; the tests run
-both.
+:class:`AsyncClient` is the implementation. :class:`legato.Client` (in ``sync.py``) is the
+same API for plain (synchronous) code: it runs an :class:`AsyncClient` on a private event
+loop in a background thread and waits for each call. One implementation, two faces; a
+unit test holds their methods and signatures equal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
-from collections.abc import Coroutine
-from concurrent.futures import Future
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ..errors import ConfigurationError, RunFailed, RunNotFound
 from ..payload import dumps, loads
-from ..records import JournalEntry, NewRun, Pause, PauseScope, QueueLimits, RunRecord, RunStatus
+from ..records import (
+    BlueprintRecord,
+    JournalEntry,
+    NewRun,
+    Pause,
+    PauseScope,
+    QueueLimits,
+    RunRecord,
+    RunStatus,
+    WorkerRecord,
+)
 from ..runtime.definitions import Workflow
 from ..runtime.retry import seconds
 from ..store import DEFAULT_URL, Store, open_store
@@ -32,7 +40,6 @@ from .redrive import reset_plan, retry_plan
 
 P = ParamSpec("P")
 R = TypeVar("R")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,21 @@ class RunHandle:
 
 
 class AsyncClient:
-    """Talks to the store on behalf of users, the CLI and the HTTP API."""
+    """The one path for every action on Legato's data.
+
+    Starting, signalling, cancelling, pausing and re-driving runs; publishing blueprints
+    and events; reading runs, journals, queues and workers; upgrading the schema. Python
+    callers, the ``legato`` command, the HTTP API and the steps of blueprint runs (an
+    ``emit`` publishes through its worker's client) all act through these methods, never
+    on the store directly; a unit test holds the CLI to that.
+
+    That makes this class the place for what must hold for every action, whoever asks:
+    an audit record or a permission check belongs here, in the method, so that every
+    front door gets it at once.
+
+    ``db`` is a database URL (the client owns the store it opens) or a store someone else
+    opened and closes (a worker's, in tests and embedded workers).
+    """
 
     def __init__(self, db: str | Store = DEFAULT_URL) -> None:
         self.store: Store = open_store(db) if isinstance(db, str) else db
@@ -66,6 +87,7 @@ class AsyncClient:
             self._opened = True
 
     async def close(self) -> None:
+        """Close the store if this client opened it (a borrowed store stays open)."""
         if self._owns_store and self._opened:
             await self.store.close()
             self._opened = False
@@ -138,12 +160,11 @@ class AsyncClient:
         later.
         """
         from ..blueprint.document import Blueprint, parse_trusted
-        from ..blueprint.registry import resolve
         from ..blueprint.runs import new_blueprint_run
 
         await self.open()
         if isinstance(blueprint, str):
-            record = await resolve(self.store, blueprint)
+            record = await self.get_blueprint(blueprint)
             blueprint = parse_trusted(record.source, f"{record.name}.yaml")
         elif not isinstance(blueprint, Blueprint):
             raise ConfigurationError(
@@ -154,6 +175,7 @@ class AsyncClient:
         record_, created = await self.store.create_run(new, time.time())
         return RunHandle(record_.run_id, record_.workflow, created)
 
+    # -- events --------------------------------------------------------------------------
     async def emit_event(
         self,
         type: str,
@@ -163,15 +185,73 @@ class AsyncClient:
     ) -> dict[str, Any]:
         """Publish a CloudEvent on Legato's bus; blueprint runs ``listen``-ing for it wake.
 
-        Returns the envelope (with its generated ``id`` and ``time``).
+        Returns the envelope (with its generated ``id`` and ``time``). The same as
+        :meth:`publish_event` with these attributes.
+        """
+        return await self.publish_event(
+            {"type": type, "source": source, "data": data, **attributes}
+        )
+
+    async def publish_event(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """Publish a CloudEvent given as its attributes; return its envelope.
+
+        For events that arrive whole (a blueprint's ``emit``, a webhook's body): ``type``
+        and ``source`` are required (a ``BlueprintFault`` of type validation says which is
+        missing), ``id`` and ``time`` are filled in when absent. Every listening run is
+        nudged to read it.
         """
         from ..blueprint.events import publish
 
         await self.open()
-        return await publish(
-            self.store, {"type": type, "source": source, "data": data, **attributes}
-        )
+        return await publish(self.store, attributes)
 
+    # -- blueprints ----------------------------------------------------------------------
+    async def publish_blueprint(self, blueprint: Blueprint) -> tuple[BlueprintRecord, bool]:
+        """Publish a blueprint under its namespace, name and version.
+
+        ``blueprint`` comes from :func:`legato.blueprint.load_blueprint` (or
+        ``load_blueprint_file``), which validated it; pass them ``functions=`` and
+        ``kinds=`` to check the names it calls. Returns the stored record and whether
+        this call published it: False when the same content was already published,
+        which is fine, so a deploy can publish on every run. Other content under a
+        version already published raises ConfigurationError: runs pinned to that version
+        must keep meaning what they meant.
+        """
+        from ..blueprint.document import Blueprint
+        from ..blueprint.registry import publish_loaded
+
+        if not isinstance(blueprint, Blueprint):
+            raise ConfigurationError(
+                "publish_blueprint takes a Blueprint (legato.blueprint.load_blueprint), "
+                f"not {type(blueprint).__name__}"
+            )
+        await self.open()
+        # Asked first because the store's publish returns the record either way; two
+        # publishers of the same content at the same moment may both hear True.
+        before = await self.store.get_blueprint(
+            blueprint.namespace, blueprint.name, blueprint.version
+        )
+        record = await publish_loaded(self.store, blueprint)
+        return record, before is None
+
+    async def get_blueprint(self, ref: str) -> BlueprintRecord:
+        """The published blueprint ``ref`` names: ``name``, ``name:1.2.0`` or
+        ``namespace/name:1.2.0`` (the highest version when none is given).
+
+        BlueprintNotFound (listing the versions there are) when nothing matches;
+        ConfigurationError when a name without namespace is published in several.
+        """
+        from ..blueprint.registry import resolve
+
+        await self.open()
+        return await resolve(self.store, ref)
+
+    async def list_blueprints(self, namespace: str | None = None) -> list[BlueprintRecord]:
+        """Every published version, by namespace, name and semantic version."""
+        await self.open()
+        return await self.store.list_blueprints(namespace)
+
+    # -- queues and runs -----------------------------------------------------------------
     async def set_queue(
         self,
         name: str,
@@ -290,6 +370,23 @@ class AsyncClient:
         await self.get(run_id)
         return await self.store.get_journal(run_id)
 
+    # -- operations ----------------------------------------------------------------------
+    async def list_workers(self) -> list[WorkerRecord]:
+        """Workers with a heartbeat in the database (newest first), and the runs each holds."""
+        await self.open()
+        return await self.store.list_workers()
+
+    async def upgrade_schema(self) -> list[int]:
+        """Create or upgrade Legato's tables; return the migration versions applied.
+
+        PostgreSQL needs this once per release (SQLite upgrades itself when opened); it
+        is safe to run on several hosts at once. It does not open the client first,
+        since opening fails on a schema that is not current: call it on a client that is
+        not open (``AsyncClient(url).upgrade_schema()``, not inside ``async with``).
+        """
+        return await self.store.upgrade()
+
+    # Last: below here ``list`` names the method, not the builtin, in annotations.
     async def list(
         self,
         status: RunStatus | str | None = None,
@@ -332,176 +429,6 @@ class AsyncClient:
             raise RunFailed(run_id, record.status.value, record.error_dict())
         annotation = workflow.return_annotation if workflow is not None else Any
         return loads(record.output, annotation, f"result of run {run_id}")
-
-
-class Client:
-    """Synchronous face of :class:`AsyncClient` (same methods, same semantics)."""
-
-    def __init__(self, db: str | Store = DEFAULT_URL) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="legato-client", daemon=True
-        )
-        self._thread.start()
-        self._async = AsyncClient(db)
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._loop.is_running():
-            self._call(self._async.close())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-            self._loop.close()
-
-    def start(
-        self,
-        workflow: Workflow[P, Any] | str,
-        *args: Any,
-        run_id: str | None = None,
-        input_json: Any = None,
-        queue: str | None = None,
-        priority: int = 0,
-        concurrency_key: str | None = None,
-        timeout: float | timedelta | None = None,
-        **kwargs: Any,
-    ) -> RunHandle:
-        """See :meth:`AsyncClient.start`."""
-        return self._call(
-            self._async.start(
-                workflow,
-                *args,
-                run_id=run_id,
-                input_json=input_json,
-                queue=queue,
-                priority=priority,
-                concurrency_key=concurrency_key,
-                timeout=timeout,
-                **kwargs,
-            )
-        )
-
-    def start_blueprint(
-        self,
-        blueprint: Blueprint | str,
-        input: Any = None,
-        *,
-        run_id: str | None = None,
-        queue: str = "default",
-        priority: int = 0,
-        concurrency_key: str | None = None,
-    ) -> RunHandle:
-        """See :meth:`AsyncClient.start_blueprint`."""
-        return self._call(
-            self._async.start_blueprint(
-                blueprint,
-                input,
-                run_id=run_id,
-                queue=queue,
-                priority=priority,
-                concurrency_key=concurrency_key,
-            )
-        )
-
-    def emit_event(
-        self,
-        type: str,
-        source: str,
-        data: Any = None,
-        **attributes: Any,
-    ) -> dict[str, Any]:
-        """See :meth:`AsyncClient.emit_event`."""
-        return self._call(self._async.emit_event(type, source, data, **attributes))
-
-    def set_queue(
-        self,
-        name: str,
-        *,
-        concurrency: int | None = None,
-        key_concurrency: int | None = None,
-        rate_limit: int | None = None,
-        rate_period: float | timedelta = 1.0,
-    ) -> QueueLimits:
-        """See :meth:`AsyncClient.set_queue`."""
-        return self._call(
-            self._async.set_queue(
-                name,
-                concurrency=concurrency,
-                key_concurrency=key_concurrency,
-                rate_limit=rate_limit,
-                rate_period=rate_period,
-            )
-        )
-
-    def queues(self) -> list[QueueLimits]:
-        """See :meth:`AsyncClient.queues`."""
-        return self._call(self._async.queues())
-
-    def signal(self, run_id: str, name: str, data: Any = None) -> None:
-        """See :meth:`AsyncClient.signal`."""
-        self._call(self._async.signal(run_id, name, data))
-
-    def cancel(self, run_id: str) -> RunRecord:
-        """See :meth:`AsyncClient.cancel`."""
-        return self._call(self._async.cancel(run_id))
-
-    def pause(
-        self, run_id: str | None = None, *, workflow: str | None = None, queue: str | None = None
-    ) -> None:
-        """See :meth:`AsyncClient.pause`."""
-        self._call(self._async.pause(run_id, workflow=workflow, queue=queue))
-
-    def resume(
-        self, run_id: str | None = None, *, workflow: str | None = None, queue: str | None = None
-    ) -> None:
-        """See :meth:`AsyncClient.resume`."""
-        self._call(self._async.resume(run_id, workflow=workflow, queue=queue))
-
-    def retry(self, run_id: str) -> RunRecord:
-        """See :meth:`AsyncClient.retry`."""
-        return self._call(self._async.retry(run_id))
-
-    def reset(self, run_id: str, to_step: str | int) -> RunRecord:
-        """See :meth:`AsyncClient.reset`."""
-        return self._call(self._async.reset(run_id, to_step))
-
-    def get(self, run_id: str) -> RunRecord:
-        """See :meth:`AsyncClient.get`."""
-        return self._call(self._async.get(run_id))
-
-    def journal(self, run_id: str) -> list[JournalEntry]:
-        """See :meth:`AsyncClient.journal`."""
-        return self._call(self._async.journal(run_id))
-
-    def list(
-        self,
-        status: RunStatus | str | None = None,
-        workflow: str | None = None,
-        limit: int = 100,
-    ) -> list[RunRecord]:
-        """See :meth:`AsyncClient.list`."""
-        return self._call(self._async.list(status, workflow, limit))
-
-    def wait(self, run_id: str, timeout: float | timedelta | None = None) -> RunRecord:
-        """See :meth:`AsyncClient.wait`."""
-        return self._call(self._async.wait(run_id, timeout))
-
-    def result(
-        self,
-        run_id: str,
-        timeout: float | timedelta | None = None,
-        workflow: Workflow[Any, R] | None = None,
-    ) -> Any:
-        """See :meth:`AsyncClient.result`."""
-        return self._call(self._async.result(run_id, timeout, workflow))
 
 
 def decode_output(record: RunRecord) -> Any:

@@ -30,7 +30,7 @@ from ..runtime.loop import RunLoop
 from ..store.base import Lease
 from .attempts import watch_attempt
 from .isolation import run_in_child_process
-from .services import current_store
+from .services import current_client, current_store
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -287,6 +287,7 @@ class RunHost:
         context = contextvars.copy_context()
         context.run(step_info_var.set, info)
         context.run(current_store.set, self.worker.store)
+        context.run(current_client.set, self.worker.client)
         pending: asyncio.Future[Any]
         if step.is_async:
             coro: Any = step.fn(*args, **kwargs)

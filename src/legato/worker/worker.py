@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..client import AsyncClient
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ..records import WorkerRecord
@@ -64,11 +65,17 @@ class Worker:
     ``evict_after`` is how long a run that waits durably stays in memory before it is
     evicted (0: at once). While it is in memory, its timers, signals, child results and
     cancel requests reach it directly; once evicted, they make it runnable again.
+
+    ``db`` is a database URL (the worker opens and closes its store), a store someone
+    else opened, or an open :class:`AsyncClient` whose store the worker shares (an
+    embedded worker beside a client, as ``legato run`` does). ``worker.client`` is the
+    client over the worker's store: the steps it runs act through it (a blueprint's
+    ``emit`` publishes with it), so they take the same path as every other caller.
     """
 
     def __init__(
         self,
-        db: str | Store = DEFAULT_URL,
+        db: str | Store | AsyncClient = DEFAULT_URL,
         *,
         workflows: Iterable[Workflow[Any, Any]] = (),
         concurrency: int = 100,
@@ -86,8 +93,12 @@ class Worker:
             raise ValueError("max_recoveries must be at least 0")
         if evict_after < 0:
             raise ValueError("evict_after must be 0 (evict at once) or more seconds")
-        self.store: Store = open_store(db) if isinstance(db, str) else db
-        self._owns_store = isinstance(db, str)
+        if isinstance(db, AsyncClient):
+            self.client, self.store, self._owns_store = db, db.store, False
+        else:
+            self.store = open_store(db) if isinstance(db, str) else db
+            self._owns_store = isinstance(db, str)
+            self.client = AsyncClient(self.store)  # borrows the store: opens nothing
         self.workflows = {wf.name: wf for wf in workflows}
         self.queues = list(queues)
         if not self.queues:
