@@ -111,7 +111,7 @@ def test_workflow_must_be_async() -> None:
 def test_unknown_database_url_is_a_clear_error() -> None:
     with pytest.raises(legato.ConfigurationError, match="unsupported database URL scheme 'mysql'"):
         open_store("mysql://localhost/x")
-    with pytest.raises(legato.StoreError, match="names no file"):
+    with pytest.raises(legato.ConfigurationError, match="names no file"):
         open_store("sqlite://")
 
 
