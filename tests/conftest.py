@@ -16,6 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from legato.testing import forget, memory_url
+
 from legato.store import open_store
 
 BACKENDS = ["sqlite", "postgres"]
@@ -55,3 +57,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'legato.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+STORE_BACKENDS = ["sqlite", "memory", "postgres"]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """For the store contract suite: also the in-memory database of ``legato.testing``."""
+    if request.param == "memory":
+        url = memory_url()
+        yield url
+        forget(url)
+        return
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'legato.db'}"
+        return
+    yield request.getfixturevalue("postgres_url")

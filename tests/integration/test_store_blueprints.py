@@ -21,9 +21,9 @@ async def opened(url: str) -> Store:
     return store
 
 
-def test_publishing_is_idempotent_and_a_version_is_immutable(db_url: str) -> None:
+def test_publishing_is_idempotent_and_a_version_is_immutable(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             first = await store.publish_blueprint("default", "order", "1.0.0", "ab12", "a", NOW)
             assert first == BlueprintRecord("default", "order", "1.0.0", "ab12", "a", NOW)
@@ -44,9 +44,9 @@ def test_publishing_is_idempotent_and_a_version_is_immutable(db_url: str) -> Non
     run(body)
 
 
-def test_a_refused_publication_does_not_fail_writes_grouped_with_it(db_url: str) -> None:
+def test_a_refused_publication_does_not_fail_writes_grouped_with_it(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.publish_blueprint("default", "order", "1.0.0", "ab12", "a", NOW)
             outcomes = await asyncio.gather(
@@ -64,11 +64,11 @@ def test_a_refused_publication_does_not_fail_writes_grouped_with_it(db_url: str)
     run(body)
 
 
-def test_the_latest_version_is_chosen_by_semantic_version(db_url: str) -> None:
+def test_the_latest_version_is_chosen_by_semantic_version(store_url: str) -> None:
     versions = ["1.9.0", "1.10.0-rc.1", "1.2.0", "1.10.0-beta", "0.9.9"]
 
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             assert await store.get_blueprint("default", "order", None) is None
             for v in versions:
@@ -87,9 +87,9 @@ def test_the_latest_version_is_chosen_by_semantic_version(db_url: str) -> None:
     run(body)
 
 
-def test_listing_shows_every_version_in_order(db_url: str) -> None:
+def test_listing_shows_every_version_in_order(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             assert await store.list_blueprints() == []
             for ns, name, v in [
@@ -117,9 +117,9 @@ def test_listing_shows_every_version_in_order(db_url: str) -> None:
     run(body)
 
 
-def test_events_are_read_in_order_after_an_id_and_since_a_time(db_url: str) -> None:
+def test_events_are_read_in_order_after_an_id_and_since_a_time(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             ids = []
             for n in range(5):
@@ -142,9 +142,9 @@ def test_events_are_read_in_order_after_an_id_and_since_a_time(db_url: str) -> N
     run(body)
 
 
-def test_event_ids_from_concurrent_appends_are_unique_and_readable(db_url: str) -> None:
+def test_event_ids_from_concurrent_appends_are_unique_and_readable(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             ids = await asyncio.gather(
                 *(store.append_event(json.dumps({"n": n}), "t", "s", NOW) for n in range(40))
@@ -162,9 +162,9 @@ def test_event_ids_from_concurrent_appends_are_unique_and_readable(db_url: str) 
     run(body)
 
 
-def test_an_append_wakes_this_process_listeners(db_url: str) -> None:
+def test_an_append_wakes_this_process_listeners(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         woke = asyncio.Event()
         loop = asyncio.get_running_loop()
         store.add_listener(lambda: loop.call_soon_threadsafe(woke.set))
@@ -179,9 +179,9 @@ def test_an_append_wakes_this_process_listeners(db_url: str) -> None:
     run(body)
 
 
-def test_listening_runs_keep_the_time_they_started_listening(db_url: str) -> None:
+def test_listening_runs_keep_the_time_they_started_listening(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             assert await store.listening_runs() == []
             await store.set_listening("r2", True, NOW + 1)

@@ -43,9 +43,9 @@ async def claim_one(store: Store, owner: str, lease_now: float = NOW) -> Lease:
     return Lease(claimed.run.run_id, owner, claimed.run.lease_epoch)
 
 
-def test_create_is_idempotent_and_claim_takes_each_run_once(db_url: str) -> None:
+def test_create_is_idempotent_and_claim_takes_each_run_once(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             record, created = await store.create_run(NewRun("r1", "wf", "[[], {}]"), NOW)
             assert created and record.status is RunStatus.PENDING
@@ -61,9 +61,9 @@ def test_create_is_idempotent_and_claim_takes_each_run_once(db_url: str) -> None
     run(body)
 
 
-def test_a_worker_claims_only_runs_of_workflows_it_knows(db_url: str) -> None:
+def test_a_worker_claims_only_runs_of_workflows_it_knows(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("mine", "wf", None), NOW)
             await store.create_run(NewRun("theirs", "billing.invoice", None), NOW)
@@ -77,9 +77,9 @@ def test_a_worker_claims_only_runs_of_workflows_it_knows(db_url: str) -> None:
     run(body)
 
 
-def test_writes_are_fenced_by_the_lease_epoch(db_url: str) -> None:
+def test_writes_are_fenced_by_the_lease_epoch(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             old = await claim_one(store, "w1")
@@ -103,9 +103,9 @@ def test_writes_are_fenced_by_the_lease_epoch(db_url: str) -> None:
     run(body)
 
 
-def test_signals_are_buffered_consumed_once_and_wake_waiters(db_url: str) -> None:
+def test_signals_are_buffered_consumed_once_and_wake_waiters(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             await store.send_signal("r1", "go", '"early"', NOW)
@@ -134,9 +134,9 @@ def test_signals_are_buffered_consumed_once_and_wake_waiters(db_url: str) -> Non
     run(body)
 
 
-def test_suspending_with_a_condition_already_met_keeps_the_run_runnable(db_url: str) -> None:
+def test_suspending_with_a_condition_already_met_keeps_the_run_runnable(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             lease = await claim_one(store, "w1")
@@ -150,9 +150,9 @@ def test_suspending_with_a_condition_already_met_keeps_the_run_runnable(db_url: 
     run(body)
 
 
-def test_due_timers_make_runs_claimable(db_url: str) -> None:
+def test_due_timers_make_runs_claimable(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             lease = await claim_one(store, "w1")
@@ -166,9 +166,9 @@ def test_due_timers_make_runs_claimable(db_url: str) -> None:
     run(body)
 
 
-def test_finishing_a_child_resolves_the_parent_entry_and_wakes_it(db_url: str) -> None:
+def test_finishing_a_child_resolves_the_parent_entry_and_wakes_it(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("p", "parent", None), NOW)
             parent = await claim_one(store, "w1")
@@ -195,9 +195,9 @@ def test_finishing_a_child_resolves_the_parent_entry_and_wakes_it(db_url: str) -
     run(body)
 
 
-def test_heartbeat_renews_leases_and_dead_workers_can_be_expired(db_url: str) -> None:
+def test_heartbeat_renews_leases_and_dead_workers_can_be_expired(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             lease = await claim_one(store, "w1")
@@ -216,10 +216,10 @@ def test_heartbeat_renews_leases_and_dead_workers_can_be_expired(db_url: str) ->
 
 
 def test_claims_count_recoveries_from_dead_workers_and_a_redrive_resets_them(
-    db_url: str,
+    store_url: str,
 ) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             first = await claim_one(store, "w1")  # a new run: not a recovery
@@ -245,9 +245,9 @@ def test_claims_count_recoveries_from_dead_workers_and_a_redrive_resets_them(
     run(body)
 
 
-def test_release_and_cancel(db_url: str) -> None:
+def test_release_and_cancel(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             lease = await claim_one(store, "w1")
@@ -282,9 +282,9 @@ def test_schema_is_versioned_and_a_newer_schema_is_refused(tmp_path) -> None:  #
         run(reopen)
 
 
-def test_a_known_buffered_signal_is_consumed_with_the_next_write(db_url: str) -> None:
+def test_a_known_buffered_signal_is_consumed_with_the_next_write(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             await store.send_signal("r1", "go", '"early"', NOW)
@@ -310,9 +310,9 @@ def test_a_known_buffered_signal_is_consumed_with_the_next_write(db_url: str) ->
     run(body)
 
 
-def test_higher_priority_starts_first_then_the_oldest(db_url: str) -> None:
+def test_higher_priority_starts_first_then_the_oldest(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             for i, priority in enumerate([0, 5, 0, 9, 5]):
                 await store.create_run(NewRun(f"r{i}", "wf", None, priority=priority), NOW + i)
@@ -327,9 +327,9 @@ def test_higher_priority_starts_first_then_the_oldest(db_url: str) -> None:
     run(body)
 
 
-def test_queues_keep_their_runs_apart(db_url: str) -> None:
+def test_queues_keep_their_runs_apart(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("gpu-1", "wf", None, queue="gpu"), NOW)
             await store.create_run(NewRun("plain-1", "wf", None), NOW)
@@ -343,9 +343,9 @@ def test_queues_keep_their_runs_apart(db_url: str) -> None:
     run(body)
 
 
-def test_paused_runs_workflows_and_queues_are_not_claimed_until_resumed(db_url: str) -> None:
+def test_paused_runs_workflows_and_queues_are_not_claimed_until_resumed(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("one", "wf", None), NOW)
             await store.create_run(NewRun("q", "wf", None, queue="slow"), NOW)
@@ -379,9 +379,9 @@ def test_paused_runs_workflows_and_queues_are_not_claimed_until_resumed(db_url: 
     run(body)
 
 
-def test_redrive_drops_entries_rebuffers_their_signals_and_counts(db_url: str) -> None:
+def test_redrive_drops_entries_rebuffers_their_signals_and_counts(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("r", "wf", None), NOW)
             lease = await claim_one(store, "w1")
@@ -412,9 +412,9 @@ def test_redrive_drops_entries_rebuffers_their_signals_and_counts(db_url: str) -
     run(body)
 
 
-def test_cancel_children_spares_detached_and_ended_children(db_url: str) -> None:
+def test_cancel_children_spares_detached_and_ended_children(store_url: str) -> None:
     async def body() -> None:
-        store = await opened(db_url)
+        store = await opened(store_url)
         try:
             await store.create_run(NewRun("p", "parent", None), NOW)
             for child_id, detached in (("p:1", False), ("p:2", True), ("p:3", False)):
