@@ -2,12 +2,14 @@
 
 So the tree is locked here: which classes exist, where each one sits, and the status it
 maps to. Moving a class, adding one or changing a status must change this table on
-purpose.
+purpose, and with it the table in docs/api.md and the tree in legato.errors, which are
+checked against the classes too.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,8 @@ SAMPLE_ARGS: dict[str, tuple[Any, ...]] = {
     "ExpressionError": ("bad jq",),
 }
 """Constructor arguments of the classes that do not take just a message."""
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 
 def walk(cls: type[BaseException]) -> set[type[BaseException]]:
@@ -140,6 +144,76 @@ def test_every_exported_exception_is_in_the_table() -> None:
     assert exported <= set(EXPECTED) | set(ALIASES)
     for name in exported:
         assert getattr(legato, name) is getattr(errors, name)
+
+
+# -- the documentation says the same ------------------------------------------------------
+def section(text: str, heading: str) -> str:
+    start = text.index(heading + "\n")
+    end = text.find("\n## ", start + len(heading))
+    return text[start : end if end != -1 else len(text)]
+
+
+def docs_table() -> dict[str, int]:
+    """``class -> status`` from the table in "Errors and HTTP statuses" of docs/api.md."""
+    rows: dict[str, int] = {}
+    for line in section(
+        DOCS.read_text(encoding="utf-8"), "## Errors and HTTP statuses"
+    ).splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        assert len(cells) == 4, f"docs/api.md: a row needs 4 cells: {line}"
+        name = re.fullmatch(r"`(\w+)`", cells[0])
+        assert name is not None, f"docs/api.md: the first cell names one class: {line}"
+        assert name[1] not in rows, f"docs/api.md: {name[1]} is listed twice"
+        rows[name[1]] = int(cells[1])
+        assert cells[2] and cells[3], f"docs/api.md: say when and what to do: {line}"
+    return rows
+
+
+def drawn_tree(text: str) -> dict[str, tuple[str | None, int | None]]:
+    """``class -> (parent, status or None)`` from a tree drawn with ├── └── │ lines.
+
+    The tree starts at the line ``LegatoError`` and ends at a blank line or a code fence.
+    """
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip().startswith("LegatoError"))
+    indent = len(lines[first]) - len(lines[first].lstrip())
+    found: dict[str, tuple[str | None, int | None]] = {}
+    path: list[str] = []
+    for line in lines[first:]:
+        if not line.strip() or line.startswith("```"):
+            break
+        drawn = re.match(r"([│├└─ ]*)([A-Z]\w*)(?:\s+(\d{3})\b)?", line[indent:])
+        assert drawn is not None, f"not a line of the tree: {line!r}"
+        depth = len(drawn[1]) // 4
+        del path[depth:]
+        found[drawn[2]] = (path[-1] if path else None, int(drawn[3]) if drawn[3] else None)
+        path.append(drawn[2])
+    return found
+
+
+def test_the_docs_table_gives_every_class_its_status() -> None:
+    table = docs_table()
+    assert set(table) == set(EXPECTED) | set(ALIASES)
+    for name, status in table.items():
+        assert getattr(errors, name).http_status == status, f"docs/api.md: {name}"
+
+
+@pytest.mark.parametrize(
+    "where, text",
+    [
+        ("docs/api.md", section(DOCS.read_text(encoding="utf-8"), "## Errors and HTTP statuses")),
+        ("legato.errors", errors.__doc__ or ""),
+    ],
+)
+def test_the_drawn_trees_match_the_classes(where: str, text: str) -> None:
+    tree = drawn_tree(text)
+    assert set(tree) == set(EXPECTED), where
+    for name, (parent, status) in tree.items():
+        ancestry = EXPECTED[name][1]
+        assert parent == (ancestry[0] if ancestry else None), f"{where}: {name}"
+        assert status in (None, getattr(errors, name).http_status), f"{where}: {name}"
 
 
 # -- where they are raised ------------------------------------------------------------------
