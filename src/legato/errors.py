@@ -28,6 +28,7 @@ status an HTTP layer answers with (``legato.errors.http_status(exc)``)::
         ├── StepInterrupted             a step's last allowed attempt was cut short
         ├── NonDeterminismError         the code no longer matches the run's journal
         └── BlueprintFault              a blueprint task raised a DSL error (RFC 7807)
+            └── ExpressionError         a runtime expression could not be compiled
 
     ``StoreError`` is the old name of :class:`Unavailable` and stays an alias of it.
 

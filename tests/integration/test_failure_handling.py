@@ -463,19 +463,19 @@ def test_retry_resumes_from_the_failed_step_and_reset_reruns_from_a_position(
             handle = await client.start(eight_steps, key)
             record = await client.wait(handle.run_id, timeout=20)
             assert record.status is RunStatus.FAILED
-            with pytest.raises(legato.ConfigurationError, match="not a position"):
+            with pytest.raises(legato.InvalidInput, match="not a position"):
                 await client.reset(handle.run_id, "x")
             calls[f"{key}:fixed"] = 1  # "deploy the fix"
             again = await client.retry(handle.run_id)
             assert again.status is RunStatus.PENDING and again.redrives == 1
             assert await client.result(handle.run_id, timeout=20) == 36
             assert [calls[f"{key}:{i}"] for i in range(1, 9)] == [1, 1, 1, 1, 2, 1, 1, 1]
-            with pytest.raises(legato.ConfigurationError, match="only failed or parked"):
+            with pytest.raises(legato.Conflict, match="only failed or parked"):
                 await client.retry(handle.run_id)
             await client.reset(handle.run_id, 7)
             assert await client.result(handle.run_id, timeout=20) == 36
             assert [calls[f"{key}:{i}"] for i in range(1, 9)] == [1, 1, 1, 1, 2, 1, 2, 2]
-            with pytest.raises(legato.ConfigurationError, match="no position 42"):
+            with pytest.raises(legato.InvalidInput, match="no position 42"):
                 await client.reset(handle.run_id, 42)
             assert (await client.get(handle.run_id)).redrives == 2
 
@@ -585,7 +585,7 @@ def test_a_run_whose_compensations_ran_is_not_retried(db_url: str) -> None:
         async with running_worker(db_url) as (_, client):
             handle = await client.start(watched, f"no-retry-{db_url}")
             await client.wait(handle.run_id, timeout=20)
-            with pytest.raises(legato.ConfigurationError, match="compensations"):
+            with pytest.raises(legato.Conflict, match="compensations"):
                 await client.retry(handle.run_id)
 
     run(body)

@@ -17,7 +17,7 @@ import pytest
 import legato
 from legato import EntryKind, EntryStatus, JournalEntry, RunRecord, RunStatus
 from legato.cli.history import export_history, replay_files
-from legato.errors import ConfigurationError, NonDeterminismError
+from legato.errors import InvalidInput, NonDeterminismError, WorkflowNotFound
 from legato.runtime.replay import HISTORY_FORMAT, replay_history
 from legato.testing import History, assert_replays, replay
 from tests.helpers import run, running_worker, status_is, wait_until
@@ -257,11 +257,11 @@ def test_history_format_is_checked() -> None:
     assert document["journal"][0]["kind"] == "step"
     document["run"]["added_in_a_later_release"] = 1  # unknown keys are ignored
     assert History.from_json(json.dumps(document)) == history
-    with pytest.raises(ConfigurationError, match="legato-history/1"):
+    with pytest.raises(InvalidInput, match="legato-history/1"):
         History.from_json(json.dumps({**document, "format": "legato-history/9"}))
-    with pytest.raises(ConfigurationError, match="two journal entries at position 1"):
+    with pytest.raises(InvalidInput, match="two journal entries at position 1"):
         History.from_json(json.dumps({**document, "journal": document["journal"][:1] * 2}))
-    with pytest.raises(ConfigurationError, match="does not fit RunRecord"):
+    with pytest.raises(InvalidInput, match="does not fit RunRecord"):
         History.from_json(json.dumps({**document, "run": {**document["run"], "status": "x"}}))
 
 
@@ -294,5 +294,5 @@ def test_replay_files_loads_the_app(tmp_path: Path) -> None:
 
     unknown = tmp_path / "unknown.json"
     History(RunRecord("u1", "replay_check.nowhere", RunStatus.RUNNING), []).save(unknown)
-    with pytest.raises(ConfigurationError, match=r"unknown\.json.*not registered"):
+    with pytest.raises(WorkflowNotFound, match=r"unknown\.json.*not registered"):
         replay_files([good, unknown], str(app))

@@ -40,7 +40,7 @@ def test_references_split_into_namespace_name_and_version(
     ],
 )
 def test_malformed_references_say_what_form_to_use(ref: str, says: str) -> None:
-    with pytest.raises(legato.ConfigurationError, match="blueprint reference") as refused:
+    with pytest.raises(legato.InvalidInput, match="blueprint reference") as refused:
         parse_ref(ref)
     message = str(refused.value)
     assert says in message

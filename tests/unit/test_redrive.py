@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
-from legato.client.redrive import after_failure, retry_plan
+import pytest
+
+import legato
+from legato.client.redrive import after_failure, reset_plan, retry_plan
 from legato.records import EntryKind, EntryStatus, JournalEntry, RunRecord, RunStatus
 
 
@@ -103,3 +106,17 @@ def test_retry_plan_adds_stopped_waits_and_keeps_everything_without_a_failed_ste
     assert retry_plan(failed, journal) == ["2", "3", "4"]
     own_code = RunRecord("r", "wf", RunStatus.FAILED, error=json.dumps({"type": "KeyError"}))
     assert retry_plan(own_code, journal) == ["4"]
+
+
+def test_a_redrive_the_run_state_forbids_is_a_conflict_a_bad_position_invalid_input() -> None:
+    journal = [entry("1", 0), entry("2", 1)]
+    running = RunRecord("r", "wf", RunStatus.RUNNING)
+    with pytest.raises(legato.Conflict, match="only failed or parked"):
+        retry_plan(running, journal)
+    with pytest.raises(legato.Conflict, match="wait until it has ended"):
+        reset_plan(running, journal, "1")
+    completed = RunRecord("r", "wf", RunStatus.COMPLETED)
+    with pytest.raises(legato.InvalidInput, match="not a position"):
+        reset_plan(completed, journal, "x")
+    with pytest.raises(legato.InvalidInput, match="no position 7"):
+        reset_plan(completed, journal, "7")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ..errors import BlueprintNotFound, ConfigurationError
+from ..errors import BlueprintNotFound, InvalidInput
 from ..records import BlueprintRecord, semver_key
 from ..store import Store
 from .document import Blueprint, load_blueprint
@@ -33,17 +33,17 @@ def parse_ref(ref: str) -> tuple[str | None, str, str | None]:
     path, colon, version = text.partition(":")
     namespace, slash, name = path.rpartition("/")
     if not name or (slash and not namespace) or (colon and not version):
-        raise ConfigurationError(f"blueprint reference {ref!r} is incomplete: {_REF_HELP}")
+        raise InvalidInput(f"blueprint reference {ref!r} is incomplete: {_REF_HELP}")
     for label, part in (("namespace", namespace), ("name", name)):
         if part and not _NAME.match(part):
-            raise ConfigurationError(
+            raise InvalidInput(
                 f"blueprint reference {ref!r}: {label} {part!r} may only hold letters, digits "
                 f"and '-' (not at either end), at most 63 characters; {_REF_HELP}"
             )
     if version == "latest":
         version = ""
     if version and semver_key(version)[0] == 0:
-        raise ConfigurationError(
+        raise InvalidInput(
             f"blueprint reference {ref!r}: version {version!r} is not a semantic version; "
             "give MAJOR.MINOR.PATCH, e.g. 1.0.0 (or leave it out for the latest)"
         )
@@ -67,7 +67,7 @@ async def publish(
     """Validate a document and publish it under its ``document`` namespace/name/version.
 
     Raises :class:`legato.BlueprintInvalid` (with every problem) if it is not valid, and
-    ConfigurationError if that version is already published with other content.
+    :class:`legato.Conflict` if that version is already published with other content.
     Publishing the same content again returns the record already stored.
     ``functions``/``kinds`` are as for :func:`legato.blueprint.document.load_blueprint`.
     """
@@ -91,7 +91,7 @@ async def resolve(store: Store, ref: str) -> BlueprintRecord:
     """The published blueprint ``ref`` names (see :func:`parse_ref`).
 
     Raises BlueprintNotFound (listing what is published under that name) when nothing
-    matches, and ConfigurationError when a name without namespace is ambiguous.
+    matches, and InvalidInput when a name without namespace is ambiguous.
     """
     namespace, name, version = parse_ref(ref)
     if namespace is None:
@@ -123,7 +123,7 @@ async def _only_namespace(store: Store, name: str) -> str:
             "with `legato blueprint publish FILE`, and see what is published with "
             "`legato blueprint list`"
         )
-    raise ConfigurationError(
+    raise InvalidInput(
         f"blueprint name {name!r} is published in several namespaces "
         f"({', '.join(namespaces)}): say which, e.g. {namespaces[0]}/{name}"
     )

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from ..client import AsyncClient
-from ..errors import ConfigurationError, LegatoError
+from ..errors import InvalidInput, LegatoError
 from ..records import Pause, RunRecord, RunStatus
 from ..store import DEFAULT_URL
 from ..worker import Worker
@@ -116,13 +116,13 @@ def parse_json(text: str | None, option: str) -> Any:
     if text.startswith("@"):
         path = Path(text[1:])
         if not path.is_file():
-            raise ConfigurationError(f"{option}: no such file {path}")
+            raise InvalidInput(f"{option}: no such file {path}")
         source = f"{option} file {path}"
         text = path.read_text()
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(
+        raise InvalidInput(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
 
@@ -317,7 +317,7 @@ def runs_list(
     """List runs, newest first."""
     if status is not None and status not in {s.value for s in RunStatus}:
         choices = ", ".join(s.value for s in RunStatus)
-        raise ConfigurationError(f"unknown status {status!r}: use one of {choices}")
+        raise InvalidInput(f"unknown status {status!r}: use one of {choices}")
 
     async def go() -> Any:
         async with AsyncClient(settings.db) as client:
@@ -545,7 +545,7 @@ def parse_since(text: str) -> float:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigurationError(
+        raise InvalidInput(
             f"--since {text!r}: give a duration ago (30m, 2h, 7d) or an ISO date/time "
             "(2026-11-20 or 2026-11-20T08:00)"
         ) from None
@@ -568,9 +568,9 @@ def runs_retry(
     Completed steps are not run again: their recorded results are reused.
     """
     if run_id is None and workflow is None:
-        raise ConfigurationError("give a run id, or --workflow NAME to retry runs in bulk")
+        raise InvalidInput("give a run id, or --workflow NAME to retry runs in bulk")
     if status not in ("failed", "parked"):
-        raise ConfigurationError(f"--status {status!r}: only failed or parked runs are retried")
+        raise InvalidInput(f"--status {status!r}: only failed or parked runs are retried")
     if run_id is not None:
 
         async def one() -> RunRecord:

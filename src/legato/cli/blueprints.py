@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..client import AsyncClient
-from ..errors import BlueprintInvalid, ConfigurationError
+from ..errors import BlueprintInvalid, ConfigurationError, InvalidInput
 from ..records import BlueprintRecord, RunRecord, RunStatus
 from .app import err, handles_errors, out, parse_json, settings
 from .loader import load_app
@@ -56,11 +56,11 @@ def _checks(app_path: str | None) -> tuple[Collection[str] | None, KindChecks]:
 def _read(file: str) -> str:
     path = Path(file)
     if not path.is_file():
-        raise ConfigurationError(f"{file}: no such file (give the path of a .yaml or .json file)")
+        raise InvalidInput(f"{file}: no such file (give the path of a .yaml or .json file)")
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{file}: cannot read it: {exc}") from exc
+        raise InvalidInput(f"{file}: cannot read it: {exc}") from exc
 
 
 def _report(problems: Collection[object]) -> None:
@@ -82,7 +82,7 @@ def validate_command(
     for file in files:
         try:
             _document, problems = check_text(_read(file), file, functions=names, kinds=kinds)
-        except ConfigurationError as exc:
+        except InvalidInput as exc:
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             failed += 1
             continue
@@ -118,7 +118,7 @@ def publish_command(
         except BlueprintInvalid as exc:
             _report(exc.problems)
             invalid += 1
-        except ConfigurationError as exc:
+        except InvalidInput as exc:
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             invalid += 1
     if invalid:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..client import AsyncClient
-from ..errors import ConfigurationError
+from ..errors import WorkflowNotFound
 from ..runtime.replay import History, ReplayReport, replay
 from .loader import load_app
 
@@ -28,8 +28,9 @@ def replay_files(paths: list[Path], app: str) -> list[ReplayReport]:
     """Import ``app`` (``file.py`` or ``package.module``) so its workflows register, then
     replay each history file against them, in order.
 
-    Raises ConfigurationError naming the file when one cannot be read or its workflow is
-    not defined by ``app``; a code mismatch is not an error but a report with ``ok=False``.
+    Raises InvalidInput naming the file when one cannot be read, WorkflowNotFound naming it
+    when its workflow is not defined by ``app``; a code mismatch is not an error but a
+    report with ``ok=False``.
     """
     load_app(app)
     reports: list[ReplayReport] = []
@@ -37,6 +38,6 @@ def replay_files(paths: list[Path], app: str) -> list[ReplayReport]:
         history = History.load(path)
         try:
             reports.append(replay(history))
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{path}: {exc}") from exc
+        except WorkflowNotFound as exc:
+            raise WorkflowNotFound(f"{path}: {exc}") from exc
     return reports

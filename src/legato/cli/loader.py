@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InvalidInput, WorkflowNotFound
 from ..runtime.definitions import Workflow, registered
 
 
@@ -47,7 +47,7 @@ def load_workflow(target: str) -> Workflow[Any, Any]:
     """``app.py:name`` or ``module:name`` -> the workflow object."""
     app, sep, name = target.rpartition(":")
     if not sep or not app or not name:
-        raise ConfigurationError(
+        raise InvalidInput(
             f"expected FILE.py:WORKFLOW or MODULE:WORKFLOW, got {target!r} "
             "(for example examples/orders.py:fulfil_order)"
         )
@@ -60,4 +60,4 @@ def load_workflow(target: str) -> Workflow[Any, Any]:
         return by_name
     known = sorted(n for n, v in vars(module).items() if isinstance(v, Workflow))
     hint = f"; workflows there: {', '.join(known)}" if known else "; it defines no workflows"
-    raise ConfigurationError(f"{app} has no workflow named {name!r}{hint}")
+    raise WorkflowNotFound(f"{app} has no workflow named {name!r}{hint}")

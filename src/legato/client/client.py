@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from ..errors import ConfigurationError, RunFailed, RunNotFound
+from ..errors import InvalidInput, RunFailed, RunNotFound
 from ..payload import dumps, loads
 from ..records import (
     BlueprintRecord,
@@ -167,7 +167,7 @@ class AsyncClient:
             record = await self.get_blueprint(blueprint)
             blueprint = parse_trusted(record.source, f"{record.name}.yaml")
         elif not isinstance(blueprint, Blueprint):
-            raise ConfigurationError(
+            raise InvalidInput(
                 "start_blueprint takes a Blueprint (legato.blueprint.load_blueprint) or a "
                 f"published name such as 'orders/invoice:1.0.0', not {type(blueprint).__name__}"
             )
@@ -271,7 +271,7 @@ class AsyncClient:
             ("rate_limit", rate_limit),
         ):
             if value is not None and value < 1:
-                raise ConfigurationError(f"queue {name!r}: {label} must be at least 1")
+                raise InvalidInput(f"queue {name!r}: {label} must be at least 1")
         limits = QueueLimits(
             name,
             concurrency,
@@ -449,5 +449,5 @@ def _pause_target(
         if name
     ]
     if len(given) != 1:
-        raise ConfigurationError("pause/resume one thing: a run id, a workflow or a queue")
+        raise InvalidInput("pause/resume one thing: a run id, a workflow or a queue")
     return given[0]

@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
-from ..errors import ConfigurationError
+from ..errors import Conflict, InvalidInput
 from ..records import EntryKind, EntryStatus, JournalEntry, RunRecord, RunStatus
 from ..runtime.context import seq_key
 
@@ -33,12 +33,12 @@ def retry_plan(run: RunRecord, journal: Sequence[JournalEntry]) -> list[str]:
     parked run keeps its whole journal (deploy matching code, then retry).
     """
     if run.status not in RETRYABLE:
-        raise ConfigurationError(
+        raise Conflict(
             f"run {run.run_id!r} is {run.status.value}; only failed or parked runs can be "
             "retried (use `legato runs reset RUN --to-step N` to re-run part of another run)"
         )
     if any(e.kind is EntryKind.COMPENSATE for e in journal):
-        raise ConfigurationError(
+        raise Conflict(
             f"run {run.run_id!r} already ran its compensations, so the steps it completed "
             "were undone; resuming it would build on undone work. Start a new run, or "
             f"`legato runs reset {run.run_id} --to-step 1` to run it again from the start"
@@ -112,20 +112,18 @@ def after_failure(failed: JournalEntry, journal: Sequence[JournalEntry]) -> set[
 def reset_plan(run: RunRecord, journal: Sequence[JournalEntry], to_step: str) -> list[str]:
     """Positions to drop so the run runs again from position ``to_step`` on."""
     if run.status not in RESETTABLE:
-        raise ConfigurationError(
+        raise Conflict(
             f"run {run.run_id!r} is {run.status.value}; wait until it has ended (or cancel "
             "it) before resetting it"
         )
     try:
         start = seq_key(to_step)
     except ValueError:
-        raise ConfigurationError(
+        raise InvalidInput(
             f"--to-step {to_step!r} is not a position: use a number from the seq column of "
             f"`legato runs show {run.run_id}` (e.g. 3, or 4.2 inside a parallel branch)"
         ) from None
     if not any(seq_key(e.seq) == start for e in journal):
         known = ", ".join(e.seq for e in journal) or "none"
-        raise ConfigurationError(
-            f"run {run.run_id!r} has no position {to_step} (positions: {known})"
-        )
+        raise InvalidInput(f"run {run.run_id!r} has no position {to_step} (positions: {known})")
     return [e.seq for e in journal if seq_key(e.seq) >= start]

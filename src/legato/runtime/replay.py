@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..errors import ConfigurationError, PayloadError
+from ..errors import InvalidInput, PayloadError, WorkflowNotFound
 from ..payload import dumps
 from ..records import (
     EntryKind,
@@ -91,22 +91,22 @@ class History:
 
     @classmethod
     def from_json(cls, text: str) -> History:
-        """Parse a ``legato-history/1`` document (ConfigurationError if it is not one)."""
+        """Parse a ``legato-history/1`` document (InvalidInput if it is not one)."""
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"history is not valid JSON: {exc}") from exc
+            raise InvalidInput(f"history is not valid JSON: {exc}") from exc
         if not isinstance(document, dict):
-            raise ConfigurationError("history must be a JSON object with format, run, journal")
+            raise InvalidInput("history must be a JSON object with format, run, journal")
         found = document.get("format")
         if found != HISTORY_FORMAT:
-            raise ConfigurationError(
+            raise InvalidInput(
                 f"history format is {found!r}, expected {HISTORY_FORMAT!r}: export it again "
                 "with this version of Legato"
             )
         raw_run, raw_journal = document.get("run"), document.get("journal")
         if not isinstance(raw_run, dict) or not isinstance(raw_journal, list):
-            raise ConfigurationError("history needs a 'run' object and a 'journal' array")
+            raise InvalidInput("history needs a 'run' object and a 'journal' array")
         run = _build(RunRecord, raw_run, "run", _RUN_CONVERTERS)
         journal = [
             _build(JournalEntry, raw, f"journal entry {i}", _ENTRY_CONVERTERS)
@@ -115,12 +115,12 @@ class History:
         seen: set[str] = set()
         for entry in journal:
             if entry.run_id != run.run_id:
-                raise ConfigurationError(
+                raise InvalidInput(
                     f"history of run {run.run_id!r} has a journal entry of run "
                     f"{entry.run_id!r} (position {entry.seq}): the file mixes two runs"
                 )
             if entry.seq in seen:
-                raise ConfigurationError(
+                raise InvalidInput(
                     f"history of run {run.run_id!r} has two journal entries at position "
                     f"{entry.seq}: the file is damaged; export it again"
                 )
@@ -137,11 +137,11 @@ class History:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigurationError(f"cannot read history file {path}: {exc}") from exc
+            raise InvalidInput(f"cannot read history file {path}: {exc}") from exc
         try:
             return cls.from_json(text)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{path}: {exc}") from exc
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path}: {exc}") from exc
 
 
 def _plain(record: Any) -> dict[str, Any]:
@@ -183,7 +183,7 @@ def _build(
             values[key] = convert(value) if convert is not None and value is not None else value
         return cls(**values)
     except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"history {what} does not fit {cls.__name__}: {exc}") from exc
+        raise InvalidInput(f"history {what} does not fit {cls.__name__}: {exc}") from exc
 
 
 # -- the report ----------------------------------------------------------------------------
@@ -324,7 +324,7 @@ async def replay_history(
     run = history.run
     wf = workflow if workflow is not None else lookup(run.workflow)
     if wf is None:
-        raise ConfigurationError(
+        raise WorkflowNotFound(
             f"workflow {run.workflow!r} of run {run.run_id} is not registered in this "
             "process: import the module that defines it (legato replay --app ...) or pass "
             "workflow= explicitly"
