@@ -16,9 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from legato.testing import forget, memory_url
-
 from legato.store import open_store
+from legato.testing import forget, memory_url
 
 BACKENDS = ["sqlite", "postgres"]
 POSTGRES = os.environ.get("LEGATO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

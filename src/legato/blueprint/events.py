@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import BlueprintFault, RunNotFound, StoreError
+from ..errors import BlueprintFault, RunEnded, RunNotFound
 from ..store import Store
 from .expressions import evaluate, is_expression, strip, truthy
 
@@ -63,7 +63,7 @@ async def publish(
     for run_id in await store.listening_runs():
         try:
             await store.send_signal(run_id, NUDGE, None, stamp)
-        except (RunNotFound, StoreError):
+        except (RunNotFound, RunEnded):
             record = await store.get_run(run_id)
             if record is not None and not record.status.is_terminal:
                 raise

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..client import AsyncClient
-from ..errors import BlueprintInvalid, ConfigurationError, InvalidInput
+from ..errors import BlueprintInvalid, Conflict, InvalidInput
 from ..records import BlueprintRecord, RunRecord, RunStatus
 from .app import err, handles_errors, out, parse_json, settings
 from .loader import load_app
@@ -136,7 +136,7 @@ async def _publish_all(blueprints: list[Blueprint]) -> bool:
             what = f"{blueprint.namespace}/{blueprint.name} {blueprint.version}"
             try:
                 record, published = await client.publish_blueprint(blueprint)
-            except ConfigurationError as exc:
+            except (Conflict, InvalidInput) as exc:
                 err.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
                 ok = False
                 continue

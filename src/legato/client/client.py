@@ -221,7 +221,7 @@ class AsyncClient:
         from ..blueprint.registry import publish_loaded
 
         if not isinstance(blueprint, Blueprint):
-            raise ConfigurationError(
+            raise InvalidInput(
                 "publish_blueprint takes a Blueprint (legato.blueprint.load_blueprint), "
                 f"not {type(blueprint).__name__}"
             )
