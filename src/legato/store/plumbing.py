@@ -9,6 +9,7 @@ read connection) and how notices reach other processes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -16,6 +17,8 @@ from typing import Any, TypeVar
 from .ops import Notice, NoticeKind, Op
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 OpCall = Callable[[], Op[Any]]
 """Makes a fresh operation: a writer may need to run one again (see the writers)."""
@@ -116,3 +119,21 @@ class Plumbing:
     async def data_changed(self) -> bool:
         """True if another process may have committed since the last call (cheap)."""
         raise NotImplementedError
+
+
+class CommitCounter:
+    """What a writer has done (``stats``), and its notices handed on after each commit."""
+
+    def __init__(self, on_commit: Callable[[list[Notice]], None]) -> None:
+        self._on_commit = on_commit
+        self.commits = 0
+        self.ops = 0
+
+    def committed(self, ops: int, notices: list[Notice]) -> None:
+        self.commits += 1
+        self.ops += ops
+        if notices:
+            try:
+                self._on_commit(notices)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("a store listener failed")

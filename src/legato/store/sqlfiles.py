@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from importlib import resources
 
+from ..errors import SchemaError
+
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
@@ -29,3 +31,20 @@ def split_statements(script: str) -> list[str]:
     """A migration script's statements (comments dropped, split on ';')."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def pending_migrations(
+    known: list[tuple[int, str]], done: set[int], shown_url: str
+) -> list[tuple[int, list[str]]]:
+    """(version, statements) of each migration not yet in ``done``, in order.
+
+    Refuses a database whose schema is newer than this Legato knows: it was upgraded by
+    a later Legato, and this one would misread it.
+    """
+    newest = known[-1][0]
+    if done and max(done) > newest:
+        raise SchemaError(
+            f"{shown_url} has schema version {max(done)}, newer than this Legato "
+            f"knows ({newest}): upgrade Legato"
+        )
+    return [(v, split_statements(script)) for v, script in known if v not in done]

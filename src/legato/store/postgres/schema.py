@@ -6,7 +6,7 @@ import logging
 import time
 
 from ...errors import SchemaError
-from ..sqlfiles import load_migrations, split_statements
+from ..sqlfiles import load_migrations, pending_migrations
 from .writer import Conn
 
 log = logging.getLogger(__name__)
@@ -39,15 +39,8 @@ async def migrate(conn: Conn, schema: str, shown_url: str, apply: bool) -> list[
         )
         cur = await conn.execute("SELECT version FROM schema_migrations")
         done = {r["version"] for r in await cur.fetchall()}
-        if done and max(done) > newest:
-            raise SchemaError(
-                f"{shown_url} has schema version {max(done)}, newer than this "
-                f"Legato knows ({newest}): upgrade Legato"
-            )
-        for version, script in known:
-            if version in done:
-                continue
-            for statement in split_statements(script):
+        for version, statements in pending_migrations(known, done, shown_url):
+            for statement in statements:
                 await conn.execute(statement)
             await conn.execute(
                 "INSERT INTO schema_migrations VALUES (%s, %s)", (version, time.time())

@@ -212,7 +212,12 @@ class PostgresStore(Store):
     @property
     def stats(self) -> dict[str, int]:
         w = self._writer
-        return {"commits": w.commits if w else 0, "ops": w.ops if w else 0, "reads": self.reads}
+        done = w.counter if w else None
+        return {
+            "commits": done.commits if done else 0,
+            "ops": done.ops if done else 0,
+            "reads": self.reads,
+        }
 
     @property
     def changes_are_pushed(self) -> bool:

@@ -20,7 +20,7 @@ import psycopg
 
 from ...errors import Conflict, Unavailable
 from ..ops import Notice, Sql, drive_async
-from ..plumbing import OpCall
+from ..plumbing import CommitCounter, OpCall
 from .statements import Q
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,10 @@ class GroupWriter:
     ) -> None:
         self._connect = connect
         self._channel = channel
-        self._on_commit = on_commit
         self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.commits = 0
-        self.ops = 0
+        self.counter = CommitCounter(on_commit)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_loop(), name="legato-postgres-writer")
@@ -147,13 +145,7 @@ class GroupWriter:
                 await asyncio.sleep(_RECONNECT_DELAY)
                 return None
             return conn
-        self.commits += 1
-        self.ops += len(batch)
-        if notices:
-            try:
-                self._on_commit(notices)
-            except Exception:  # a listener's bug must not stop the writer
-                log.exception("a store listener failed")
+        self.counter.committed(len(batch), notices)
         self._resolve(results)
         return conn
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from ...errors import Unavailable
 from ..ops import Notice, Sql, drive
-from ..plumbing import OpCall
+from ..plumbing import CommitCounter, OpCall
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,11 @@ class Writer(threading.Thread):
         super().__init__(name="legato-sqlite-writer", daemon=True)
         self._connect = connect
         self._execute = execute
-        self._on_commit = on_commit
         self._queue: queue.SimpleQueue[tuple[OpCall, asyncio.Future[Any] | None, bool] | None] = (
             queue.SimpleQueue()
         )
         self._failure: BaseException | None = None
-        self.commits = 0
-        self.ops = 0
+        self.counter = CommitCounter(on_commit)
 
     def submit(self, call: OpCall, peek: bool = False) -> asyncio.Future[Any]:
         """Queue ``call()``'s operation; the future (of the caller's loop) resolves after
@@ -178,13 +176,7 @@ class Writer(threading.Thread):
             failed.__cause__ = batch_error
             self._resolve([(fut, None, failed) for _, fut in batch])
             return
-        self.commits += 1
-        self.ops += len(batch)
-        if notices:
-            try:
-                self._on_commit(notices)
-            except Exception:  # a listener's bug must not stop the writer
-                log.exception("a store listener failed")
+        self.counter.committed(len(batch), notices)
         self._resolve(results)
 
     def _run_op(

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from ...errors import ConfigurationError, Conflict, SchemaError, Unavailable
+from ...errors import ConfigurationError, Conflict, Unavailable
 from ..core import Store
 from ..ops import Sql, drive, one
 from ..plumbing import Hub, OpCall
-from ..sqlfiles import split_statements
+from ..sqlfiles import pending_migrations
 from .connection import Conn, Writer, begin_immediate, retry_busy
 from .queries import Q, migrations
 
@@ -172,17 +172,8 @@ class SQLiteStore(Store):
                     "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
                 )
                 done = {r[0] for r in conn.all("SELECT version FROM schema_migrations")}
-                known = migrations()
-                newest = known[-1][0]
-                if done and max(done) > newest:
-                    raise SchemaError(
-                        f"{self.url} has schema version {max(done)}, newer than this Legato "
-                        f"knows ({newest}): upgrade Legato"
-                    )
-                for version, script in known:
-                    if version in done:
-                        continue
-                    for statement in split_statements(script):
+                for version, statements in pending_migrations(migrations(), done, self.url):
+                    for statement in statements:
                         conn.execute(statement)
                     conn.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time())
@@ -228,7 +219,12 @@ class SQLiteStore(Store):
     @property
     def stats(self) -> dict[str, int]:
         w = self._writer
-        return {"commits": w.commits if w else 0, "ops": w.ops if w else 0, "reads": self.reads}
+        done = w.counter if w else None
+        return {
+            "commits": done.commits if done else 0,
+            "ops": done.ops if done else 0,
+            "reads": self.reads,
+        }
 
     async def data_changed(self) -> bool:
         """Whether another connection committed since the last call.
