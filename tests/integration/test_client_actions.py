@@ -44,7 +44,7 @@ def test_the_sync_client_publishes_reads_and_controls(db_url: str) -> None:
         assert published and record.ref == "tests/greeter:1.0.0"
         assert client.publish_blueprint(greeter) == (record, False)  # the same content again
         changed = document("greeter", GREETER.replace("hello", "bye"))
-        with pytest.raises(legato.ConfigurationError, match="different content"):
+        with pytest.raises(legato.Conflict, match="different content"):
             client.publish_blueprint(changed)
         assert client.get_blueprint("greeter") == record
         assert client.list_blueprints() == [record]

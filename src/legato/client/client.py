@@ -214,7 +214,7 @@ class AsyncClient:
         ``kinds=`` to check the names it calls. Returns the stored record and whether
         this call published it: False when the same content was already published,
         which is fine, so a deploy can publish on every run. Other content under a
-        version already published raises ConfigurationError: runs pinned to that version
+        version already published raises Conflict: runs pinned to that version
         must keep meaning what they meant.
         """
         from ..blueprint.document import Blueprint
@@ -239,7 +239,7 @@ class AsyncClient:
         ``namespace/name:1.2.0`` (the highest version when none is given).
 
         BlueprintNotFound (listing the versions there are) when nothing matches;
-        ConfigurationError when a name without namespace is published in several.
+        InvalidInput when a name without namespace is published in several.
         """
         from ..blueprint.registry import resolve
 

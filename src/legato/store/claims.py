@@ -70,6 +70,27 @@ def claim_runs(
     return [ClaimedRun(runs[i], journals[i], signals[i]) for i in ids if i in runs]
 
 
+def any_runnable(
+    now: float,
+    lease_now: float,
+    workflows: Sequence[str],
+    families: Sequence[str],
+    queues: Sequence[str],
+) -> Op[bool]:
+    params = {
+        "now": now,
+        "lease_now": lease_now,
+        "scan": 1,
+        "workflows": list(workflows),
+        "families": list(families),
+        "queues": list(queues),
+    }
+    for name in CANDIDATES:
+        if (yield rows(name, **params)):
+            return True
+    return False
+
+
 def queue_loads(
     limits: dict[str, QueueLimits], now: float, lease_now: float
 ) -> Op[dict[str, QueueLoad]]:
@@ -120,6 +141,20 @@ class Claims(Plumbing):
             )
         )
         return result
+
+    async def any_runnable(
+        self,
+        now: float,
+        lease_now: float,
+        workflows: Sequence[str],
+        queues: Sequence[str] = ("default",),
+        families: Sequence[str] = (),
+    ) -> bool:
+        """Whether :meth:`claim_runs` would find a candidate (before queue limits): a read,
+        so an idle worker can look now and then without taking a write lock."""
+        return bool(
+            await self._read(partial(any_runnable, now, lease_now, workflows, families, queues))
+        )
 
     async def set_queue(self, limits: QueueLimits) -> None:
         """Create or replace a queue's limits (they apply to every worker at once)."""

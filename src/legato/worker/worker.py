@@ -34,6 +34,10 @@ from .execution import RunExecution
 log = logging.getLogger(__name__)
 
 RELOOK_SECONDS = 1.0
+IDLE_HEARTBEAT_SECONDS = 30.0
+"""How often a worker holding no run says it is alive: with no lease to renew, beating
+every few seconds would only write (``legato workers list`` counts a worker dead after
+two missed beats)."""
 """An idle worker claims at least this often, whatever it has heard."""
 
 RESIDENT_POLL_SECONDS = 0.05
@@ -122,6 +126,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.runs_claimed = 0
         self._last_claim = 0.0
+        self._last_beat = 0.0
         self._touched: set[str] = set()  # runs in memory something arrived for
         self._check_all = False  # another process committed: look at every run in memory
         self._checking = False
@@ -307,13 +312,20 @@ class Worker:
             # says which run it was (touched), SQLite only that something changed.
             self._check_all = True
             self._start_check()
-        return (
+        if (
             self._wake.is_set()
             or (timeout < self.poll_interval and wait >= timeout)  # a timer or lease is due
             or changed
-            # A queue's rate window may have moved on with nobody committing anything:
-            # look again now and then even when nothing seems to have changed.
-            or time.monotonic() - self._last_claim >= RELOOK_SECONDS
+        ):
+            return True
+        # A queue's rate window may have moved on with nobody committing anything: look
+        # again now and then even when nothing seems to have changed. A read asks first
+        # whether anything is runnable at all, so an idle worker takes no write lock.
+        if time.monotonic() - self._last_claim < RELOOK_SECONDS:
+            return False
+        self._last_claim = time.monotonic()
+        return await self.store.any_runnable(
+            self.clock.now(), time.time(), self.known_workflows(), self.queues, family_prefixes()
         )
 
     async def _idle_timeout(self) -> float:
@@ -378,6 +390,9 @@ class Worker:
             await asyncio.sleep(interval)
             if self.killed:
                 return
+            idle = not self.executions
+            if idle and time.time() - self._last_beat < IDLE_HEARTBEAT_SECONDS:
+                continue
             try:
                 await self._heartbeat_once()
             except Exception:
@@ -402,6 +417,7 @@ class Worker:
 
     async def _heartbeat_once(self) -> None:
         now = time.time()
+        self._last_beat = now
         record = WorkerRecord(self.worker_id, self.host, self.pid, self.started_at, now)
         # Judge only executions that existed before the heartbeat read the database: one
         # claimed meanwhile is not in its answer and must not be taken for lost.

@@ -82,7 +82,8 @@ class PostgresStore(Store):
         self.reads = 0
 
     # -- lifecycle -----------------------------------------------------------------------
-    async def _connect(self, autocommit: bool = False) -> Conn:
+    async def _connect(self, autocommit: bool = False, role: str = "legato") -> Conn:
+        """A connection; ``role`` names it in pg_stat_activity (writer, listener, ...)."""
         try:
             conn = await psycopg.AsyncConnection.connect(
                 self._conninfo,
@@ -90,6 +91,7 @@ class PostgresStore(Store):
                 row_factory=dict_row,
                 options=f"-c search_path={self.schema}",
                 connect_timeout=10,
+                application_name=role,
             )
         except psycopg.Error as exc:
             raise Unavailable(f"cannot connect to {self._safe_url()}: {exc}") from exc
@@ -116,6 +118,7 @@ class PostgresStore(Store):
                 "autocommit": True,
                 "row_factory": dict_row,
                 "options": f"-c search_path={self.schema}",
+                "application_name": "legato reader",
             },
             open=False,
         )
@@ -123,7 +126,9 @@ class PostgresStore(Store):
             await self._pool.open()
         except psycopg.Error as exc:
             raise Unavailable(f"cannot connect to {self._safe_url()}: {exc}") from exc
-        self._writer = GroupWriter(self._connect, self._channel, self._hub.deliver)
+        self._writer = GroupWriter(
+            lambda: self._connect(role="legato writer"), self._channel, self._hub.deliver
+        )
         self._writer.start()
         self._listener = asyncio.create_task(self._listen_loop())
 
@@ -158,7 +163,7 @@ class PostgresStore(Store):
         delay = 0.1
         while True:
             try:
-                conn = await self._connect(autocommit=True)
+                conn = await self._connect(autocommit=True, role="legato listener")
                 try:
                     await conn.execute(f'LISTEN "{self._channel}"')
                     self._listening = True

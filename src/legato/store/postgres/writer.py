@@ -71,6 +71,7 @@ class GroupWriter:
         self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.backend_pid: int | None = None  # of the current connection (for operators, tests)
         self.counter = CommitCounter(on_commit)
 
     def start(self) -> None:
@@ -124,6 +125,7 @@ class GroupWriter:
         try:
             if conn is None or conn.closed:
                 conn = await self._connect()
+                self.backend_pid = conn.info.backend_pid
             try:
                 results, notices = await self._run_group(conn, batch, savepoints=False)
             except _OpFailed:
