@@ -9,6 +9,7 @@ unit test holds their methods and signatures equal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -36,6 +37,7 @@ from ..store import DEFAULT_URL, Store, open_store
 
 if TYPE_CHECKING:
     from ..blueprint.document import Blueprint
+from .feed import RunFeed, settled
 from .redrive import reset_plan, retry_plan
 
 P = ParamSpec("P")
@@ -72,6 +74,7 @@ class AsyncClient:
         self.store: Store = open_store(db) if isinstance(db, str) else db
         self._owns_store = isinstance(db, str)
         self._opened = not self._owns_store
+        self._feed = RunFeed(self.store)
 
     async def __aenter__(self) -> AsyncClient:
         await self.open()
@@ -88,6 +91,7 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Close the store if this client opened it (a borrowed store stays open)."""
+        self._feed.close()
         if self._owns_store and self._opened:
             await self.store.close()
             self._opened = False
@@ -400,19 +404,31 @@ class AsyncClient:
         return await self.store.list_runs(state, workflow, limit, queue)
 
     async def wait(
-        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 0.05
+        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 30.0
     ) -> RunRecord:
-        """Wait until the run has ended (completed, failed, cancelled) or is parked."""
+        """Wait until the run has ended (completed, failed, cancelled) or is parked.
+
+        It waits on the store's change feed (see ``legato.client.feed``): the run is read
+        when the wait starts and again when it may have changed, not every few
+        milliseconds. ``poll`` is only a safety net: the longest time between two reads.
+        """
+        await self.open()
         deadline = None if timeout is None else time.monotonic() + seconds(timeout)
-        delay = min(poll, 0.01)
-        while True:
-            record = await self.get(run_id)
-            if record.status.is_terminal or record.status is RunStatus.PARKED:
-                return record
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"run {run_id!r} is still {record.status} after the timeout")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, poll)
+        async with self._feed.watching(run_id) as changed:
+            while True:
+                changed.clear()  # before the read: a change during it wakes the next wait
+                record = await self.get(run_id)
+                if settled(record.status):
+                    return record
+                wait = poll
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        raise TimeoutError(
+                            f"run {run_id!r} is still {record.status} after the timeout"
+                        )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), wait)
 
     async def result(
         self,

@@ -242,7 +242,7 @@ class Client:
         return self._call(self._async.list(status, workflow, limit, queue))
 
     def wait(
-        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 0.05
+        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 30.0
     ) -> RunRecord:
         """See :meth:`AsyncClient.wait`."""
         return self._call(self._async.wait(run_id, timeout, poll))

@@ -39,6 +39,11 @@ def list_runs(
     return [run_from_row(r) for r in found]
 
 
+def run_statuses(run_ids: Sequence[str]) -> Op[dict[str, RunStatus]]:
+    found = yield rows("run_statuses", run_ids=list(run_ids))
+    return {r["run_id"]: RunStatus(r["status"]) for r in found}
+
+
 def get_journal(run_id: str) -> Op[list[JournalEntry]]:
     found = yield rows("get_journal", run_id=run_id)
     return [entry_from_row(r) for r in found]
@@ -109,6 +114,11 @@ class Runs(Plumbing):
         result: list[RunRecord] = await self._read(
             partial(list_runs, status, workflow, limit, queue)
         )
+        return result
+
+    async def run_statuses(self, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+        """The status of each of these runs (one read, for the change feed's waiters)."""
+        result: dict[str, RunStatus] = await self._read(partial(run_statuses, run_ids))
         return result
 
     async def get_journal(self, run_id: str) -> list[JournalEntry]:

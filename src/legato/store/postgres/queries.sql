@@ -328,3 +328,6 @@ WHERE status != 'waiting' AND child_run_id IS NOT NULL
 -- name: notify
 -- Every notice of a write group in one statement: delivered when the group commits.
 SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)s::text[]) AS p;
+
+-- name: run_statuses
+SELECT run_id, status FROM runs WHERE run_id = ANY(%(run_ids)s);

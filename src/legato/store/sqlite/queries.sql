@@ -320,3 +320,6 @@ SELECT 1;
 -- name: data_version
 -- Changes when another connection commits (not this one's own commits).
 PRAGMA data_version;
+
+-- name: run_statuses
+SELECT run_id, status FROM runs WHERE run_id IN (SELECT value FROM json_each(:run_ids));
