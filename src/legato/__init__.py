@@ -5,7 +5,7 @@ Decorate ``async def`` workflows and their steps; run a :class:`Worker` on a dat
 """
 
 from . import blueprint
-from .client import AsyncClient, Client, RunHandle
+from .client import AsyncClient, Client, RunHandle, RunPage
 from .errors import (
     BlueprintFault,
     BlueprintInvalid,
@@ -92,6 +92,7 @@ __all__ = [
     "RunFailure",
     "RunHandle",
     "RunNotFound",
+    "RunPage",
     "RunRecord",
     "RunStatus",
     "SchemaError",

@@ -35,6 +35,7 @@ EXPECTED = {
     "WorkflowNotFound",
     "Unavailable",
     "RunHandle",
+    "RunPage",
     "RunNotFound",
     "RunRecord",
     "RunStatus",
