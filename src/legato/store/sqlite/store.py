@@ -163,6 +163,8 @@ class SQLiteStore(Store):
         self._writer = Writer(self._connect, execute, self._hub.deliver)
         self._writer.start()
         self._reader = self._connect()
+        if self._memory is None:  # what "changed since" means starts now
+            self._data_version = int(await self._writer.submit(_data_version, peek=True))
 
     async def upgrade(self) -> list[int]:
         """Apply pending migrations (open() does this for SQLite: one machine, no operator)."""
