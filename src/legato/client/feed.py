@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from ..records import RunStatus
 from ..store import Store
+
+log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 0.01
 """How often the feed asks whether another process committed, when changes are not pushed."""
@@ -37,45 +40,56 @@ class RunFeed:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._checker: asyncio.Task[None] | None = None
         self._listening = False
+        self._token: int | None = None
 
     def _on_status(self, run_id: str, status: str) -> None:  # any thread
         loop = self._loop
-        if loop is None or run_id not in self._waiters:
+        if loop is None:
+            return
+        if run_id and run_id not in self._waiters:
             return
         try:
             ended = settled(RunStatus(status))
-        except ValueError:  # not a status this Legato knows: look, to be safe
+        except ValueError:  # "" (some run changed) or a status this Legato does not know
             ended = True
         if ended:
             with contextlib.suppress(RuntimeError):  # the loop has closed
                 loop.call_soon_threadsafe(self._wake, run_id)
 
     def _wake(self, run_id: str) -> None:
-        for event in self._waiters.get(run_id, ()):
-            event.set()
-
-    def _ensure_listening(self) -> None:
-        if not self._listening:
-            self._loop = asyncio.get_running_loop()
-            self._store.add_status_listener(self._on_status)
-            self._listening = True
+        """Wake the waiters of ``run_id`` ("": of every run, to look again)."""
+        targets = self._waiters.values() if not run_id else [self._waiters.get(run_id, set())]
+        for events in list(targets):
+            for event in events:
+                event.set()
 
     def close(self) -> None:
-        if self._listening:
-            self._store.remove_listener(self._on_status)
-            self._listening = False
+        self._stop_listening()
         if self._checker is not None:
             self._checker.cancel()
             self._checker = None
 
+    def _stop_listening(self) -> None:
+        if self._listening:
+            self._store.remove_listener(self._on_status)
+            self._listening = False
+
     @contextlib.asynccontextmanager
     async def watching(self, run_id: str):  # type: ignore[no-untyped-def]
-        """While inside, the event yielded is set whenever ``run_id`` may have changed."""
-        self._ensure_listening()
+        """While inside, the event yielded is set whenever ``run_id`` may have ended."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a client used under a new event loop
+            self._loop = loop
+            self._waiters.clear()  # those of a loop that has ended wait no more
+        if not self._listening:
+            self._store.add_status_listener(self._on_status)
+            self._listening = True
         event = asyncio.Event()
         self._waiters.setdefault(run_id, set()).add(event)
-        if self._checker is None or self._checker.done():
-            self._checker = asyncio.get_running_loop().create_task(self._check_others())
+        checker = self._checker
+        if checker is None or checker.done() or checker.get_loop() is not loop:
+            self._token = None
+            self._checker = loop.create_task(self._check_others())
         try:
             yield event
         finally:
@@ -84,6 +98,8 @@ class RunFeed:
                 waiters.discard(event)
                 if not waiters:
                     del self._waiters[run_id]
+            if not self._waiters:
+                self._stop_listening()
 
     async def _check_others(self) -> None:
         """Stand in for pushed notices from other processes while anyone waits."""
@@ -91,9 +107,20 @@ class RunFeed:
             await asyncio.sleep(CHECK_SECONDS)
             if self._store.changes_are_pushed or not self._waiters:
                 continue
-            if not await self._store.data_changed():
+            try:
+                # This feed's own token: a worker asking data_changed() of the same store
+                # must not take the change from it (nor it from the worker).
+                token = await self._store.change_token()
+                if token == self._token:
+                    continue
+                self._token = token
+                ids = list(self._waiters)
+                statuses = await self._store.run_statuses(ids)
+            except Exception as exc:  # the database is away for a moment: look again
+                log.warning("waiting for runs: cannot check for changes (%s); retrying", exc)
+                self._token = None
+                await asyncio.sleep(CHECK_SECONDS * 10)
                 continue
-            ids = list(self._waiters)
-            for run_id, status in (await self._store.run_statuses(ids)).items():
+            for run_id, status in statuses.items():
                 if settled(status):
                     self._wake(run_id)

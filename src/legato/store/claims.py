@@ -77,18 +77,15 @@ def any_runnable(
     families: Sequence[str],
     queues: Sequence[str],
 ) -> Op[bool]:
-    params = {
-        "now": now,
-        "lease_now": lease_now,
-        "scan": 1,
-        "workflows": list(workflows),
-        "families": list(families),
-        "queues": list(queues),
-    }
-    for name in CANDIDATES:
-        if (yield rows(name, **params)):
-            return True
-    return False
+    row = yield one(
+        "any_runnable",
+        now=now,
+        lease_now=lease_now,
+        workflows=list(workflows),
+        families=list(families),
+        queues=list(queues),
+    )
+    return bool(row["found"])
 
 
 def queue_loads(

@@ -57,19 +57,27 @@ class Hub:
                     group.remove(callback)
 
     def deliver(self, notices: Iterable[Notice]) -> None:
+        """Call the listeners; one that raises is logged and the others still hear."""
         work = False
         for notice in notices:
             if notice.kind is NoticeKind.WORK:
                 work = True
             elif notice.kind is NoticeKind.ARRIVED:
                 for on_arrived in list(self._arrived):
-                    on_arrived(notice.run_id)
+                    _call(on_arrived, notice.run_id)
             else:
                 for on_status in list(self._status):
-                    on_status(notice.run_id, notice.status)
+                    _call(on_status, notice.run_id, notice.status)
         if work:
             for on_work in list(self._work):
-                on_work()
+                _call(on_work)
+
+
+def _call(callback: Callable[..., None], *args: str) -> None:
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("a store listener failed")
 
 
 class Plumbing:
@@ -117,7 +125,15 @@ class Plumbing:
         return False
 
     async def data_changed(self) -> bool:
-        """True if another process may have committed since the last call (cheap)."""
+        """True if another process may have committed since the last call (cheap).
+
+        One baseline per store: for its worker. Other consumers use :meth:`change_token`.
+        """
+        raise NotImplementedError
+
+    async def change_token(self) -> int:
+        """A value that changes whenever another process may have committed (cheap):
+        each consumer keeps the last one it saw."""
         raise NotImplementedError
 
 

@@ -345,3 +345,17 @@ SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)s::text[]) AS p;
 
 -- name: run_statuses
 SELECT run_id, status FROM runs WHERE run_id = ANY(%(run_ids)s);
+
+-- name: any_runnable
+-- What claim_runs would find, as a plain read (no row locks): for idle workers' re-looks.
+SELECT EXISTS (
+    SELECT 1 FROM runs
+    WHERE (status = 'pending' OR (status = 'waiting' AND wake_at <= %(now)s)
+           OR (status = 'running' AND lease_expires_at < %(lease_now)s))
+      AND (workflow = ANY(%(workflows)s)
+           OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f)))
+      AND queue = ANY(%(queues)s)
+      AND NOT paused
+      AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
+      AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
+) AS found;

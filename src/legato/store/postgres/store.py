@@ -79,6 +79,7 @@ class PostgresStore(Store):
         self._listener: asyncio.Task[None] | None = None
         self._changed = True
         self._listening = False
+        self._heard = 0  # notices from other processes so far (the change token)
         self.reads = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -171,6 +172,10 @@ class PostgresStore(Store):
                     self._hub.deliver([WORK])
                     delay = 0.1
                     async for note in conn.notifies():
+                        writer = self._writer
+                        if writer is not None and note.pid == writer.backend_pid:
+                            continue  # ours: delivered in this process after the commit
+                        self._heard += 1
                         notice = decode_notice(note.payload)
                         if notice.kind is NoticeKind.WORK:
                             self._changed = True
@@ -230,6 +235,11 @@ class PostgresStore(Store):
 
     def _claim_starting(self) -> None:
         self._changed = False  # what happens from here on counts as a change
+
+    async def change_token(self) -> int:
+        if not self._listening:  # deaf for now: anything may have changed
+            self._heard += 1
+        return self._heard
 
     async def data_changed(self) -> bool:
         # Other processes' commits arrive as notifications; while the listener is

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from ...errors import Conflict, Unavailable
-from ..ops import Notice, Sql, drive_async
+from ..ops import WORK, Notice, NoticeKind, Sql, drive_async
 from ..plumbing import CommitCounter, OpCall
 from .statements import Q
 
@@ -34,6 +34,20 @@ _RECONNECT_DELAY = 0.2
 
 class _OpFailed(Exception):
     """An op of a grouped transaction raised; the group is run again with savepoints."""
+
+
+_MAX_PAYLOAD = 7000
+"""``pg_notify`` refuses payloads of 8000 bytes; a notice naming a longer run id is sent
+as a general one instead (look for work / some run changed: re-read)."""
+
+
+def _payload(notice: Notice) -> str:
+    text = notice.encode()
+    if len(text.encode()) <= _MAX_PAYLOAD:
+        return text
+    if notice.kind is NoticeKind.STATUS:
+        return Notice(NoticeKind.STATUS).encode()
+    return WORK.encode()
 
 
 def translate(exc: psycopg.Error, what: str) -> Exception:
@@ -78,11 +92,15 @@ class GroupWriter:
         self._task = asyncio.create_task(self._write_loop(), name="legato-postgres-writer")
 
     async def stop(self) -> None:
-        """Finish what is queued, then close the connection."""
+        """Finish what is queued, then close the connection.
+
+        Shielded: a caller that gives up on closing (a timeout, Ctrl-C) does not cancel
+        the writes in flight, which still end (committed or failed), never left hanging.
+        """
         if self._task is not None:
             self._stopping = True
             await self._queue.put(None)
-            await self._task
+            await asyncio.shield(self._task)
             self._task = None
 
     def submit(self, call: OpCall) -> asyncio.Future[Any]:
@@ -97,6 +115,7 @@ class GroupWriter:
 
     async def _write_loop(self) -> None:
         conn: Conn | None = None
+        batch: list[Item] = []
         try:
             while True:
                 item = await self._queue.get()
@@ -112,13 +131,27 @@ class GroupWriter:
                     batch.append(nxt)
                 nxt = None
                 conn = await self._write_batch(conn, batch)
-                del batch, item  # an idle writer must not keep the last ops (and runs) alive
+                batch = []  # an idle writer must not keep the last ops (and runs) alive
+                del item
                 if stop:
                     break
+        except BaseException as fatal:  # cancelled or worse: nobody may wait for ever
+            stopped = Unavailable(f"the PostgreSQL writer stopped: {fatal!r}")
+            self._resolve([(fut, None, stopped) for _, fut in batch])
+            raise
         finally:
+            self._stopping = True
+            self._drain(Unavailable("the store closed before this write ran"))
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
+
+    def _drain(self, failed: Exception) -> None:
+        """Fail every write still queued."""
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                self._resolve([(item[1], None, failed)])
 
     async def _write_batch(self, conn: Conn | None, batch: list[Item]) -> Conn | None:
         """Write one group; return the connection to use next (None: reconnect)."""
@@ -177,7 +210,7 @@ class GroupWriter:
                 results.append((fut, value, None))
                 notices.extend(mine)
             if notices:  # delivered to every listening process when this commits
-                payloads = list(dict.fromkeys(n.encode() for n in notices))
+                payloads = list(dict.fromkeys(_payload(n) for n in notices))
                 await conn.execute(Q["notify"], {"channel": self._channel, "payloads": payloads})
         return results, notices
 

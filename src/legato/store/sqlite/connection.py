@@ -84,11 +84,14 @@ class Writer(threading.Thread):
             queue.SimpleQueue()
         )
         self._failure: BaseException | None = None
+        self._closing = False
         self.counter = CommitCounter(on_commit)
 
     def submit(self, call: OpCall, peek: bool = False) -> asyncio.Future[Any]:
         """Queue ``call()``'s operation; the future (of the caller's loop) resolves after
         its group commits. Raises Unavailable if the writer cannot write any more."""
+        if self._closing:
+            raise Unavailable("the store is closing: open it again to write")
         if self._failure is not None or not self.is_alive():
             raise Unavailable(f"the SQLite writer has stopped: {self._failure or 'closed'}")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -96,8 +99,11 @@ class Writer(threading.Thread):
         return fut
 
     def stop(self) -> None:
+        """Write what is queued, then stop; a write submitted from now on is refused."""
+        self._closing = True
         self._queue.put(None)
         self.join()
+        self._drain_failed(Unavailable("the store closed before this write ran"))
 
     def run(self) -> None:
         try:
@@ -140,7 +146,8 @@ class Writer(threading.Thread):
             conn.close()
 
     def _drain_failed(self, exc: BaseException) -> None:
-        failed = Unavailable(f"the SQLite writer could not open the database: {exc}")
+        """Fail every write still queued (none may wait for a writer that is gone)."""
+        failed = exc if isinstance(exc, Unavailable) else Unavailable(f"the writer stopped: {exc}")
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -176,6 +183,10 @@ class Writer(threading.Thread):
             failed.__cause__ = batch_error
             self._resolve([(fut, None, failed) for _, fut in batch])
             return
+        except BaseException as fatal:  # the thread ends: nobody of the group may hang
+            stopped = Unavailable(f"the SQLite writer stopped: {fatal!r}")
+            self._resolve([(fut, None, stopped) for _, fut in batch])
+            raise
         self.counter.committed(len(batch), notices)
         self._resolve(results)
 

@@ -336,3 +336,18 @@ PRAGMA data_version;
 
 -- name: run_statuses
 SELECT run_id, status FROM runs WHERE run_id IN (SELECT value FROM json_each(:run_ids));
+
+-- name: any_runnable
+-- What claim_runs would find, as a plain read: for idle workers' re-looks.
+SELECT EXISTS (
+    SELECT 1 FROM runs
+    WHERE (status = 'pending' OR (status = 'waiting' AND wake_at <= :now)
+           OR (status = 'running' AND lease_expires_at < :lease_now))
+      AND (workflow IN (SELECT value FROM json_each(:workflows))
+           OR EXISTS (SELECT 1 FROM json_each(:families) f
+                      WHERE substr(workflow, 1, length(f.value)) = f.value))
+      AND queue IN (SELECT value FROM json_each(:queues))
+      AND paused = 0
+      AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
+      AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
+) AS found;

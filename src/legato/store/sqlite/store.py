@@ -4,6 +4,10 @@ Reads run on a second connection of their own (WAL readers never block the write
 Every SQL statement is in queries.sql; the store's logic is shared (legato.store.core):
 this module only connects, migrates and executes named statements.
 
+Every store of one process on one database shares one writer thread and one read
+connection (the first to open sets ``synchronous``), so their writes group into the same
+commits and ``PRAGMA data_version`` tells other processes' commits apart.
+
 ``sqlite:///:memory:NAME`` is an in-memory database shared by every store of this process
 that opens the same URL (see :mod:`legato.testing`): the same SQL, nothing on disk.
 """
@@ -35,7 +39,24 @@ MEMORY = ":memory:"
 
 _hubs: dict[str, Hub] = {}
 _keepers: dict[str, sqlite3.Connection] = {}
-_shared_lock = threading.Lock()
+_engines: dict[str, _Engine] = {}
+_shared_lock = threading.RLock()
+
+
+class _Engine:
+    """The writer thread and read connection of one database, shared by every store of
+    this process that opens it.
+
+    Sharing them means one grouped commit for a worker's and a client's writes together,
+    and it makes ``PRAGMA data_version`` on the writer's connection change only for other
+    *processes'* commits: this process's all go through this one connection.
+    """
+
+    def __init__(self, writer: Writer, reader: Conn) -> None:
+        self.writer = writer
+        self.reader = reader
+        self.reader_lock = threading.Lock()
+        self.users = 0
 
 
 def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
@@ -90,18 +111,18 @@ def execute(conn: Conn, sql: Sql) -> Any:
         params = {k: json.dumps(list(v)) if k in lists else v for k, v in params.items()}
     try:
         cur = retry_busy(lambda: conn.execute(Q[sql.name], params))
+        try:
+            if sql.fetch == "one":
+                return cur.fetchone()
+            if sql.fetch == "all":
+                return cur.fetchall()
+            return cur.rowcount
+        finally:
+            cur.close()
     except sqlite3.IntegrityError as exc:
         raise Conflict(f"the database refused {sql.name}: {exc}") from exc
     except sqlite3.Error as exc:
         raise Unavailable(f"SQLite failed in {sql.name}: {exc}") from exc
-    try:
-        if sql.fetch == "one":
-            return cur.fetchone()
-        if sql.fetch == "all":
-            return cur.fetchall()
-        return cur.rowcount
-    finally:
-        cur.close()
 
 
 class SQLiteStore(Store):
@@ -118,9 +139,8 @@ class SQLiteStore(Store):
             raise ConfigurationError(
                 f"unknown synchronous={self._synchronous!r} in {url!r}: use NORMAL or FULL"
             )
-        self._writer: Writer | None = None
-        self._reader: Conn | None = None
-        self._reader_lock = threading.Lock()
+        self._key = key
+        self._engine: _Engine | None = None
         self._data_version: int | None = None
         self.reads = 0
 
@@ -159,12 +179,18 @@ class SQLiteStore(Store):
         return conn
 
     async def open(self) -> None:
+        if self._engine is not None:
+            return
         await self.upgrade()
-        self._writer = Writer(self._connect, execute, self._hub.deliver)
-        self._writer.start()
-        self._reader = self._connect()
-        if self._memory is None:  # what "changed since" means starts now
-            self._data_version = int(await self._writer.submit(_data_version, peek=True))
+        with _shared_lock:
+            engine = _engines.get(self._key)
+            if engine is None or not engine.writer.is_alive():  # none yet, or it died
+                writer = Writer(self._connect, execute, self._hub.deliver)
+                writer.start()
+                engine = _engines[self._key] = _Engine(writer, self._connect())
+            engine.users += 1
+        self._engine = engine
+        self._data_version = await self.change_token()  # what "changed since" means
 
     async def upgrade(self) -> list[int]:
         """Apply pending migrations (open() does this for SQLite: one machine, no operator)."""
@@ -200,35 +226,41 @@ class SQLiteStore(Store):
         return applied
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.stop)
-            self._writer = None
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        with _shared_lock:
+            engine.users -= 1
+            last = engine.users == 0
+            if last and _engines.get(self._key) is engine:
+                del _engines[self._key]
+        if last:  # the writer finishes what is queued first
+            await asyncio.to_thread(engine.writer.stop)
+            engine.reader.close()
 
     # -- plumbing ------------------------------------------------------------------------
     def _submit(self, call: OpCall) -> asyncio.Future[Any]:
-        if self._writer is None:
+        if self._engine is None:
             raise Unavailable("the store is not open (call open() first)")
-        return self._writer.submit(call)
+        return self._engine.writer.submit(call)
 
     async def _read(self, call: OpCall) -> Any:
-        reader = self._reader
-        if reader is None:
+        engine = self._engine
+        if engine is None:
             raise Unavailable("the store is not open (call open() first)")
 
         def run() -> Any:
-            with self._reader_lock:
+            with engine.reader_lock:
                 self.reads += 1
-                return drive(call(), lambda sql: execute(reader, sql), [])
+                return drive(call(), lambda sql: execute(engine.reader, sql), [])
 
         return await asyncio.to_thread(run)
 
     @property
     def stats(self) -> dict[str, int]:
-        w = self._writer
-        done = w.counter if w else None
+        """Commits and writes of this process on this database (its stores share one
+        writer), and this store's own reads."""
+        done = self._engine.writer.counter if self._engine else None
         return {
             "commits": done.commits if done else 0,
             "ops": done.ops if done else 0,
@@ -239,16 +271,22 @@ class SQLiteStore(Store):
         """Whether another connection committed since the last call.
 
         ``PRAGMA data_version`` on the writer's own connection ignores the writer's own
-        commits, which is exactly "someone else did something"; it runs outside any
-        transaction there, so an idle worker asking this takes no write lock. An in-memory
-        database has no other process: its in-process commits arrive as notices.
+        commits, and every commit of this process goes through that connection: a change
+        is exactly "another process did something". It runs outside any transaction
+        there, so an idle worker asking this takes no write lock. An in-memory database
+        has no other process: its commits all arrive as notices.
         """
-        if self._memory is not None or self._writer is None:
+        if self._memory is not None or self._engine is None:
             return False
-        version = int(await self._writer.submit(_data_version, peek=True))
+        version = await self.change_token()
         changed = version != self._data_version
         self._data_version = version
         return changed
+
+    async def change_token(self) -> int:
+        if self._memory is not None or self._engine is None:
+            return 0
+        return int(await self._engine.writer.submit(_data_version, peek=True))
 
 
 def _data_version() -> Any:
