@@ -10,13 +10,16 @@ empty journal). Then B starts and completes it. No timing decides anything.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import time
 from typing import Any
 
 import legato
 from legato.blueprint import load_blueprint
-from tests.helpers import run, running_worker, status_is, wait_until
+from legato.records import WorkerRecord
+from tests.helpers import legato_cli, run, running_worker, status_is, wait_until
 
 A = legato.App("tests.apps-a")
 B = legato.App("tests.apps-b")
@@ -169,5 +172,42 @@ do:
                 assert record.status is legato.RunStatus.COMPLETED, record.error
                 assert json.loads(record.output or "null") == 8
                 assert (await client.get(child.run_id)).lease_epoch == 1
+
+    run(body)
+
+
+def test_workers_list_shows_what_each_worker_runs_and_whether_it_is_alive(db_url: str) -> None:
+    async def body() -> None:
+        async with running_worker(db_url, app=B, queues=["default", "gpu"]) as (worker, client):
+
+            async def listed() -> bool:
+                return worker.worker_id in [w.worker_id for w in await client.list_workers()]
+
+            await wait_until(listed)
+            # A worker whose process died on another host without deregistering: its last
+            # heartbeat is ten minutes old.
+            now = time.time()
+            ghost = WorkerRecord("ghost:1:dead", "ghost", 1, now - 900, now - 600, app="old")
+            await worker.store.heartbeat(ghost, now - 585, [])
+            listing = await asyncio.to_thread(legato_cli, db_url, "workers", "list", "--json")
+            table = await asyncio.to_thread(legato_cli, db_url, "workers", "list")
+            lenient = await asyncio.to_thread(
+                legato_cli, db_url, "workers", "list", "--json", "--dead-after", "3600"
+            )
+        assert listing.returncode == 0, listing.stderr
+        shown = {w["worker_id"]: w for w in map(json.loads, listing.stdout.splitlines())}
+        mine = shown[worker.worker_id]
+        assert mine["alive"] is True and mine["app"] == "tests.apps-b"
+        assert mine["queues"] == ["default", "gpu"]
+        assert mine["capabilities"] == ["apps.double"]
+        assert {"apps.b_only", "blueprint:*", "report:*"} <= set(mine["workflows"])
+        assert "apps.a_control" not in mine["workflows"]
+        assert shown["ghost:1:dead"]["alive"] is False
+        assert shown["ghost:1:dead"]["capabilities"] == []
+        assert table.returncode == 0, table.stderr
+        assert "alive" in table.stdout and "dead" in table.stdout
+        assert "tests.apps-b" in table.stdout
+        revived = {w["worker_id"]: w["alive"] for w in map(json.loads, lenient.stdout.splitlines())}
+        assert revived["ghost:1:dead"] is True
 
     run(body)

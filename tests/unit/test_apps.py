@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,3 +129,23 @@ do:
     )
     plain = load_blueprint(HEAD + "do:\n  - ok: {set: {ok: true}}\n").document
     assert required_capabilities(plain) == ()
+
+
+def test_the_command_line_names_an_app_as_file_colon_name(tmp_path: Path) -> None:
+    from legato.cli.loader import load_registry
+
+    source = tmp_path / "tests_cli_registry_app.py"
+    source.write_text(
+        "import legato\n"
+        "billing = legato.App('billing')\n"
+        "@billing.function('billing.charge')\n"
+        "def charge(amount: int) -> int:\n"
+        "    return amount\n"
+    )
+    found = load_registry(f"{source}:billing")
+    assert found.name == "billing" and found.capabilities() == ["billing.charge"]
+    assert load_registry(str(source)) is DEFAULT_APP
+    with pytest.raises(
+        legato.ConfigurationError, match=r"no legato\.App named 'shipping'.*billing"
+    ):
+        load_registry(f"{source}:shipping")
