@@ -105,8 +105,8 @@ class App:
         ``name`` defaults to the function's qualified name; it is how runs find their code,
         so renaming a function with runs in flight needs an explicit ``name``. ``version``
         defaults to a hash of the function's source and is recorded on every run. ``queue``
-        is where its runs go unless a start says otherwise; only workers serving that queue
-        run them.
+        is where its runs go unless a start says otherwise; only workers of this app
+        serving that queue run them.
 
         ``timeout`` bounds a whole run: past it, the run is stopped at its next await like a
         cancellation (``finally`` blocks and compensations run) and ends ``failed`` with
