@@ -90,6 +90,8 @@ def test_a_blueprint_calling_a_function_of_app_b_is_run_by_b_only(db_url: str) -
             assert (await client.get(needy.run_id)).requires == ("apps.double",)
             control = await client.start_blueprint(blueprint("plain", PLAIN), priority=-1)
             await left_alone(client, worker_a, needy.run_id, control.run_id)
+            shown = await asyncio.to_thread(legato_cli, db_url, "runs", "show", needy.run_id)
+            assert "requires of its worker's app: apps.double" in shown.stdout, shown.stderr
 
             async with running_worker(db_url, app=B) as (worker_b, _):
                 record = await client.wait(needy.run_id, timeout=20)

@@ -370,6 +370,8 @@ def runs_show(
         )
     if record.deadline_at:
         out.print(f"times out at {stamp(record.deadline_at)} UTC")
+    if record.requires:  # why a pending run may wait: no worker's app has these
+        out.print(f"requires of its worker's app: {', '.join(record.requires)}")
     out.print(journal_table(journal))
     attempts = attempts_table(journal)
     if attempts is not None:
