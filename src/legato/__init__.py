@@ -7,7 +7,7 @@ Applications that share a database each register into their own :class:`App`.
 
 from . import blueprint
 from .apps import App, step, workflow
-from .client import AsyncClient, Client, RunHandle
+from .client import AsyncClient, Client, RunHandle, RunPage
 from .errors import (
     BlueprintFault,
     BlueprintInvalid,
@@ -95,6 +95,7 @@ __all__ = [
     "RunFailure",
     "RunHandle",
     "RunNotFound",
+    "RunPage",
     "RunRecord",
     "RunStatus",
     "SchemaError",

@@ -36,6 +36,7 @@ EXPECTED = {
     "WorkflowNotFound",
     "Unavailable",
     "RunHandle",
+    "RunPage",
     "RunNotFound",
     "RunRecord",
     "RunStatus",

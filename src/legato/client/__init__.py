@@ -1,6 +1,6 @@
 """Clients: the one path for every action on runs, blueprints and events (sync and async)."""
 
-from .client import AsyncClient, RunHandle
+from .client import AsyncClient, RunHandle, RunPage
 from .sync import Client
 
-__all__ = ["AsyncClient", "Client", "RunHandle"]
+__all__ = ["AsyncClient", "Client", "RunHandle", "RunPage"]

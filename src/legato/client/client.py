@@ -9,12 +9,14 @@ unit test holds their methods and signatures equal.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ..apps import DEFAULT_APP, App
@@ -37,10 +39,46 @@ from ..store import DEFAULT_URL, Store, open_store
 
 if TYPE_CHECKING:
     from ..blueprint.document import Blueprint
+from .feed import RunFeed, settled
 from .redrive import reset_plan, retry_plan
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of runs, newest first; pass ``next_cursor`` back for the next page.
+
+    ``total`` counts every run the filters cover (not only this page); ``next_cursor`` is
+    None on the last page. Pages are keyset pages: runs started while a reader pages
+    through never make it see a run twice or skip one.
+    """
+
+    runs: list[RunRecord]
+    next_cursor: str | None
+    total: int
+
+
+def encode_cursor(run: RunRecord) -> str:
+    """An opaque cursor after ``run`` (its creation time and id)."""
+    raw = json.dumps([run.created_at, run.run_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, run_id = json.loads(raw)
+        return float(created_at), str(run_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            f"bad page cursor {cursor!r}: pass the next_cursor of a previous page"
+        ) from exc
+
+
+def _since(value: float | datetime | None) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else value
 
 
 @dataclass(frozen=True)
@@ -76,6 +114,7 @@ class AsyncClient:
         self.store: Store = open_store(db) if isinstance(db, str) else db
         self._owns_store = isinstance(db, str)
         self._opened = not self._owns_store
+        self._feed = RunFeed(self.store)
 
     async def __aenter__(self) -> AsyncClient:
         await self.open()
@@ -92,6 +131,7 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Close the store if this client opened it (a borrowed store stays open)."""
+        self._feed.close()
         if self._owns_store and self._opened:
             await self.store.close()
             self._opened = False
@@ -406,20 +446,58 @@ class AsyncClient:
         state = RunStatus(status) if status is not None else None
         return await self.store.list_runs(state, workflow, limit, queue)
 
+    async def page(
+        self,
+        status: RunStatus | str | None = None,
+        workflow: str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        created_after: float | datetime | None = None,
+        created_before: float | datetime | None = None,
+    ) -> RunPage:
+        """A page of runs, newest first, with the total the filters cover.
+
+        Times are epoch seconds or aware datetimes (``created_after`` inclusive,
+        ``created_before`` exclusive). Read the next page with ``cursor=page.next_cursor``.
+        """
+        if limit < 1:
+            raise InvalidInput(f"limit must be at least 1, not {limit}")
+        await self.open()
+        state = RunStatus(status) if status is not None else None
+        after = decode_cursor(cursor) if cursor else None
+        since, until = _since(created_after), _since(created_before)
+        runs = await self.store.list_runs(state, workflow, limit, queue, after, since, until)
+        total = await self.store.count_runs(state, workflow, queue, since, until)
+        next_cursor = encode_cursor(runs[-1]) if len(runs) == limit else None
+        return RunPage(runs, next_cursor, total)
+
     async def wait(
-        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 0.05
+        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 30.0
     ) -> RunRecord:
-        """Wait until the run has ended (completed, failed, cancelled) or is parked."""
+        """Wait until the run has ended (completed, failed, cancelled) or is parked.
+
+        It waits on the store's change feed (see ``legato.client.feed``): the run is read
+        when the wait starts and again when it may have changed, not every few
+        milliseconds. ``poll`` is only a safety net: the longest time between two reads.
+        """
+        await self.open()
         deadline = None if timeout is None else time.monotonic() + seconds(timeout)
-        delay = min(poll, 0.01)
-        while True:
-            record = await self.get(run_id)
-            if record.status.is_terminal or record.status is RunStatus.PARKED:
-                return record
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"run {run_id!r} is still {record.status} after the timeout")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, poll)
+        async with self._feed.watching(run_id) as changed:
+            while True:
+                changed.clear()  # before the read: a change during it wakes the next wait
+                record = await self.get(run_id)
+                if settled(record.status):
+                    return record
+                wait = poll
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        raise TimeoutError(
+                            f"run {run_id!r} is still {record.status} after the timeout"
+                        )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), wait)
 
     async def result(
         self,

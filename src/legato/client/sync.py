@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import Future
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ..apps import App
@@ -27,7 +27,7 @@ from ..records import (
 )
 from ..runtime.definitions import Workflow
 from ..store import DEFAULT_URL, Store
-from .client import AsyncClient, RunHandle
+from .client import AsyncClient, RunHandle, RunPage
 
 if TYPE_CHECKING:
     from ..blueprint.document import Blueprint
@@ -243,8 +243,23 @@ class Client:
         """See :meth:`AsyncClient.list`."""
         return self._call(self._async.list(status, workflow, limit, queue))
 
+    def page(
+        self,
+        status: RunStatus | str | None = None,
+        workflow: str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        created_after: float | datetime | None = None,
+        created_before: float | datetime | None = None,
+    ) -> RunPage:
+        """See :meth:`AsyncClient.page`."""
+        return self._call(
+            self._async.page(status, workflow, queue, limit, cursor, created_after, created_before)
+        )
+
     def wait(
-        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 0.05
+        self, run_id: str, timeout: float | timedelta | None = None, poll: float = 30.0
     ) -> RunRecord:
         """See :meth:`AsyncClient.wait`."""
         return self._call(self._async.wait(run_id, timeout, poll))

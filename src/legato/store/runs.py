@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from ..errors import RunChanged, RunNotFound
 from ..records import JournalEntry, NewRun, Pause, PauseScope, RunRecord, RunStatus
@@ -26,17 +28,41 @@ def get_run(run_id: str) -> Op[RunRecord | None]:
     return run_from_row(row) if row else None
 
 
-def list_runs(
-    status: RunStatus | None, workflow: str | None, limit: int, queue: str | None
-) -> Op[list[RunRecord]]:
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs a listing (or its count) covers; times are ``created_at`` bounds."""
+
+    status: RunStatus | None = None
+    workflow: str | None = None
+    queue: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value if self.status else None,
+            "workflow": self.workflow,
+            "queue": self.queue,
+            "created_after": self.created_after,
+            "created_before": self.created_before,
+        }
+
+
+def list_runs(where: RunFilter, limit: int, after: tuple[float, str] | None) -> Op[list[RunRecord]]:
+    cursor_at, cursor_id = after if after is not None else (None, None)
     found = yield rows(
-        "list_runs",
-        status=status.value if status else None,
-        workflow=workflow,
-        limit=limit,
-        queue=queue,
+        "list_runs", **where.params(), limit=limit, cursor_at=cursor_at, cursor_id=cursor_id
     )
     return [run_from_row(r) for r in found]
+
+
+def count_runs(where: RunFilter) -> Op[int]:
+    return int((yield one("count_runs", **where.params()))["n"])
+
+
+def run_statuses(run_ids: Sequence[str]) -> Op[dict[str, RunStatus]]:
+    found = yield rows("run_statuses", run_ids=list(run_ids))
+    return {r["run_id"]: RunStatus(r["status"]) for r in found}
 
 
 def get_journal(run_id: str) -> Op[list[JournalEntry]]:
@@ -104,11 +130,31 @@ class Runs(Plumbing):
         workflow: str | None = None,
         limit: int = 100,
         queue: str | None = None,
+        after: tuple[float, str] | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> list[RunRecord]:
-        """Newest first."""
-        result: list[RunRecord] = await self._read(
-            partial(list_runs, status, workflow, limit, queue)
-        )
+        """Newest first (by ``created_at``, then id); ``after`` is the (created_at, run_id)
+        of the last run of the previous page: pages stay exact while runs are added."""
+        where = RunFilter(status, workflow, queue, created_after, created_before)
+        result: list[RunRecord] = await self._read(partial(list_runs, where, limit, after))
+        return result
+
+    async def count_runs(
+        self,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        queue: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> int:
+        """How many runs :meth:`list_runs` would page through with these filters."""
+        where = RunFilter(status, workflow, queue, created_after, created_before)
+        return int(await self._read(partial(count_runs, where)))
+
+    async def run_statuses(self, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+        """The status of each of these runs (one read, for the change feed's waiters)."""
+        result: dict[str, RunStatus] = await self._read(partial(run_statuses, run_ids))
         return result
 
     async def get_journal(self, run_id: str) -> list[JournalEntry]:

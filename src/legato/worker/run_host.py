@@ -68,6 +68,7 @@ class RunHost:
         self.pending = 0  # host operations the workflow awaits
         self._steps: set[asyncio.Future[Any]] = set()  # step attempts in flight
         self._channels: set[HeartbeatChannel] = set()
+        self._channel_limit = 64
         self._turn_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -268,8 +269,9 @@ class RunHost:
         self.worker.touched(self.run_id)
 
     def heartbeat_channel(self, record: Callable[[Any], None]) -> HeartbeatChannel:
-        if len(self._channels) > 64:  # attempts that never started leave theirs behind
-            self._channels = {c for c in self._channels if not c.closed}
+        if len(self._channels) > self._channel_limit:  # attempts that never started
+            self._channels = {c for c in self._channels if not c.closed}  # leave theirs
+            self._channel_limit = max(64, 2 * len(self._channels))  # amortised: O(1) each
         channel = HeartbeatChannel(self.loop, record)
         if self.ctx.stop_pending():
             channel.request_cancel()

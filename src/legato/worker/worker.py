@@ -283,6 +283,9 @@ class Worker:
         self.wake()
 
     async def _shutdown(self) -> None:
+        # Stores of one database in one process share their listeners: leave them.
+        self.store.remove_listener(self.wake)
+        self.store.remove_listener(self.touched)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if not self.killed:

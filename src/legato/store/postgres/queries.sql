@@ -16,12 +16,26 @@ ON CONFLICT (run_id) DO NOTHING;
 SELECT * FROM runs WHERE run_id = %(run_id)s;
 
 -- name: list_runs
+-- Keyset pages: after the (created_at, run_id) of the last row seen, so runs inserted
+-- meanwhile never shift a page (no duplicates, no gaps).
 SELECT * FROM runs
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(created_after)s::double precision IS NULL OR created_at >= %(created_after)s)
+  AND (%(created_before)s::double precision IS NULL OR created_at < %(created_before)s)
+  AND (%(cursor_at)s::double precision IS NULL OR created_at < %(cursor_at)s
+       OR (created_at = %(cursor_at)s AND run_id < %(cursor_id)s))
 ORDER BY created_at DESC, run_id DESC
 LIMIT %(limit)s;
+
+-- name: count_runs
+SELECT COUNT(*) AS n FROM runs
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(created_after)s::double precision IS NULL OR created_at >= %(created_after)s)
+  AND (%(created_before)s::double precision IS NULL OR created_at < %(created_before)s);
 
 -- name: get_journal
 SELECT * FROM journal WHERE run_id = %(run_id)s ORDER BY position;
@@ -341,3 +355,6 @@ WHERE status != 'waiting' AND child_run_id IS NOT NULL
 -- name: notify
 -- Every notice of a write group in one statement: delivered when the group commits.
 SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)s::text[]) AS p;
+
+-- name: run_statuses
+SELECT run_id, status FROM runs WHERE run_id = ANY(%(run_ids)s);

@@ -12,11 +12,24 @@ ON CONFLICT (run_id) DO NOTHING;
 SELECT * FROM runs WHERE run_id = :run_id;
 
 -- name: list_runs
+-- Keyset pages: after the (created_at, run_id) of the last row seen, so runs inserted
+-- meanwhile never shift a page (no duplicates, no gaps).
 SELECT * FROM runs
 WHERE (:status IS NULL OR status = :status) AND (:workflow IS NULL OR workflow = :workflow)
   AND (:queue IS NULL OR queue = :queue)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
+  AND (:cursor_at IS NULL OR created_at < :cursor_at
+       OR (created_at = :cursor_at AND run_id < :cursor_id))
 ORDER BY created_at DESC, run_id DESC
 LIMIT :limit;
+
+-- name: count_runs
+SELECT COUNT(*) AS n FROM runs
+WHERE (:status IS NULL OR status = :status) AND (:workflow IS NULL OR workflow = :workflow)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before);
 
 -- name: get_journal
 SELECT * FROM journal WHERE run_id = :run_id ORDER BY rowid;
@@ -336,3 +349,6 @@ SELECT 1;
 -- name: data_version
 -- Changes when another connection commits (not this one's own commits).
 PRAGMA data_version;
+
+-- name: run_statuses
+SELECT run_id, status FROM runs WHERE run_id IN (SELECT value FROM json_each(:run_ids));

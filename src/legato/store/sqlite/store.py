@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -76,11 +77,17 @@ def forget_memory(name: str) -> None:
         keeper.close()
 
 
+_LIST_PARAM = re.compile(r"json_each\(:(\w+)\)")
+_LISTS = {name: frozenset(_LIST_PARAM.findall(text)) for name, text in Q.items()}
+"""Per statement, the parameters it reads as JSON arrays (json_each): lists become JSON."""
+
+
 def execute(conn: Conn, sql: Sql) -> Any:
-    """Run one named statement; lists become JSON arrays (read with json_each)."""
-    params = {
-        k: json.dumps(list(v)) if isinstance(v, list | tuple) else v for k, v in sql.params.items()
-    }
+    """Run one named statement; the lists it reads with json_each go as JSON text."""
+    params = sql.params
+    lists = _LISTS[sql.name]
+    if lists:
+        params = {k: json.dumps(list(v)) if k in lists else v for k, v in params.items()}
     try:
         cur = retry_busy(lambda: conn.execute(Q[sql.name], params))
     except sqlite3.IntegrityError as exc:
@@ -156,6 +163,8 @@ class SQLiteStore(Store):
         self._writer = Writer(self._connect, execute, self._hub.deliver)
         self._writer.start()
         self._reader = self._connect()
+        if self._memory is None:  # what "changed since" means starts now
+            self._data_version = int(await self._writer.submit(_data_version, peek=True))
 
     async def upgrade(self) -> list[int]:
         """Apply pending migrations (open() does this for SQLite: one machine, no operator)."""
