@@ -2,9 +2,11 @@
 
 Decorate ``async def`` workflows and their steps; run a :class:`Worker` on a database
 (an embedded SQLite file by default); start and signal runs with a :class:`Client`.
+Applications that share a database each register into their own :class:`App`.
 """
 
 from . import blueprint
+from .apps import App, step, workflow
 from .client import AsyncClient, Client, RunHandle, RunPage
 from .errors import (
     BlueprintFault,
@@ -59,7 +61,7 @@ from .runtime.commands import (
     wait_for_signal,
 )
 from .runtime.context import WaitResult
-from .runtime.definitions import Step, Workflow, step, workflow
+from .runtime.definitions import Step, Workflow
 from .runtime.host import StepInfo
 from .runtime.retry import Retry
 from .worker import Worker
@@ -67,6 +69,7 @@ from .worker import Worker
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "App",
     "AsyncClient",
     "BlueprintFault",
     "BlueprintInvalid",

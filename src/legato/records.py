@@ -122,6 +122,8 @@ class RunRecord:
     detached: bool = False  # a child that is not cancelled with its parent
     deadline_at: float | None = None  # the run's timeout: it fails if not ended by then
     recoveries: int = 0  # times taken over from a worker that died (or stalled) holding it
+    # Capabilities a worker's app must have to claim it (a blueprint's functions and kinds).
+    requires: tuple[str, ...] = ()
 
     def error_dict(self) -> dict[str, Any] | None:
         return json.loads(self.error) if self.error else None
@@ -173,6 +175,7 @@ class NewRun:
     concurrency_key: str | None = None
     detached: bool = False
     deadline_at: float | None = None
+    requires: tuple[str, ...] = ()  # see RunRecord.requires
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +232,13 @@ class Suspension:
 
 @dataclass(frozen=True, slots=True)
 class WorkerRecord:
-    """A live (or recently live) worker process."""
+    """A live (or recently live) worker process, and what it can run.
+
+    ``app``, ``queues``, ``workflows`` and ``capabilities`` are what its last heartbeat
+    published (empty for a worker of a Legato without apps): the app it serves, the
+    queues it claims from, the workflow names it runs (a family as ``prefix*``), and the
+    functions and task kinds a blueprint run may require of it.
+    """
 
     worker_id: str
     host: str
@@ -237,6 +246,14 @@ class WorkerRecord:
     started_at: float
     heartbeat_at: float
     runs: int = 0
+    app: str | None = None
+    queues: tuple[str, ...] = ()
+    workflows: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+
+    def alive(self, now: float, dead_after: float) -> bool:
+        """Whether its last heartbeat is at most ``dead_after`` seconds old at ``now``."""
+        return now - self.heartbeat_at <= dead_after
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,88 @@ def test_a_worker_claims_only_runs_of_workflows_it_knows(store_url: str) -> None
     run(body)
 
 
+def test_a_worker_claims_only_runs_whose_requirements_its_capabilities_hold(
+    store_url: str,
+) -> None:
+    """Each candidate statement (pending, due timer, expired lease) filters by capability:
+    a run requiring names a worker lacks is neither claimed nor reported runnable."""
+
+    async def body() -> None:
+        store = await opened(store_url)
+
+        async def claim(owner: str, caps: list[str], lease_now: float = NOW) -> list[str]:
+            got = await store.claim_runs(owner, 10, NOW, lease_now, 15, ["wf"], capabilities=caps)
+            return sorted(c.run.run_id for c in got)
+
+        async def runnable(caps: list[str], lease_now: float = NOW) -> bool:
+            return await store.any_runnable(NOW, lease_now, ["wf"], capabilities=caps)
+
+        try:
+            needs = ("billing.charge", "acme:approve")
+            await store.create_run(NewRun("plain", "wf", None), NOW)
+            await store.create_run(NewRun("needy", "wf", None, requires=needs), NOW)
+            record = await store.get_run("needy")
+            assert record is not None and record.requires == needs
+            plain = await store.get_run("plain")
+            assert plain is not None and plain.requires == ()
+
+            # Pending: a worker lacking one of the two names takes only the plain run.
+            assert await claim("a", ["billing.charge"]) == ["plain"]
+            assert not await runnable(["billing.charge"])
+            assert await runnable([*needs, "other"])
+            untouched = await store.get_run("needy")
+            assert untouched is not None and untouched.owner is None
+            assert untouched.lease_epoch == 0 and untouched.status is RunStatus.PENDING
+
+            # Due timer: the run waits on a timer that is due; still only for a capable one.
+            (held,) = await store.claim_runs("b", 10, NOW, NOW, 15, ["wf"], capabilities=needs)
+            lease = Lease("needy", "b", held.run.lease_epoch)
+            assert await store.suspend_run(lease, Suspension(NOW - 1), NOW)
+            assert await claim("a", ["billing.charge"]) == []
+            assert not await runnable(["billing.charge"])
+            assert await claim("b", [*needs]) == ["needy"]
+
+            # Expired lease: b stops renewing; a cannot take it over, c (capable) can.
+            later = NOW + 60
+            assert await claim("a", ["billing.charge"], lease_now=later) == ["plain"]
+            assert not await runnable(["billing.charge"], lease_now=later)
+            assert await claim("c", [*needs], lease_now=later) == ["needy"]
+            taken = await store.get_run("needy")
+            assert taken is not None and taken.owner == "c" and taken.recoveries == 1
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_heartbeats_publish_what_a_worker_can_run(store_url: str) -> None:
+    async def body() -> None:
+        store = await opened(store_url)
+        try:
+            first = WorkerRecord(
+                "w1",
+                "host",
+                123,
+                NOW,
+                NOW,
+                app="billing",
+                queues=("default", "gpu"),
+                workflows=("billing.invoice", "blueprint:*"),
+                capabilities=("billing.charge",),
+            )
+            await store.heartbeat(first, NOW + 15, [])
+            (listed,) = await store.list_workers()
+            assert listed == first
+            # A later beat replaces what the worker published, not only its time.
+            second = replace(first, heartbeat_at=NOW + 30, capabilities=(), queues=("gpu",))
+            await store.heartbeat(second, NOW + 45, [])
+            assert await store.list_workers() == [second]
+        finally:
+            await store.close()
+
+    run(body)
+
+
 def test_writes_are_fenced_by_the_lease_epoch(store_url: str) -> None:
     async def body() -> None:
         store = await opened(store_url)
@@ -276,7 +358,7 @@ def test_schema_is_versioned_and_a_newer_schema_is_refused(tmp_path) -> None:  #
     run(reopen)  # applying migrations twice is a no-op
     with sqlite3.connect(tmp_path / "v.db") as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
-        assert versions == [(1,), (2,), (3,), (4,), (5,)]
+        assert versions == [(1,), (2,), (3,), (4,), (5,), (6,)]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.raises(legato.SchemaError, match="newer than this Legato"):
         run(reopen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import legato
 
 EXPECTED = {
+    "App",
     "Pause",
     "PauseScope",
     "RunFailure",

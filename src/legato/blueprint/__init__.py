@@ -11,6 +11,7 @@ from . import builtin_kinds as _builtin_kinds  # noqa: F401  (registers the lega
 from .bindings import KindCall, TaskKind, function, functions, kinds, task_kind
 from .document import Blueprint, load_blueprint, load_blueprint_file
 from .processes import allow_processes
+from .requirements import required_capabilities
 from .runs import blueprint_workflow, new_blueprint_run
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "load_blueprint",
     "load_blueprint_file",
     "new_blueprint_run",
+    "required_capabilities",
     "task_kind",
 ]

@@ -1,6 +1,7 @@
 """Python code a blueprint may call: custom functions and extension task kinds.
 
-Both are registered by the application a worker imports, under names a blueprint uses:
+Both are registered in an app (:class:`legato.App`; these decorators use the default
+app) under names a blueprint uses, and run on the workers serving that app:
 
 * ``@legato.blueprint.function("name")``: ``call: name`` runs it as a journalled step with
   the task's ``with`` values as keyword arguments.
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..apps import DEFAULT_APP
 from ..errors import ConfigurationError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,8 +50,32 @@ class TaskKind:
     summary: str
 
 
-_functions: dict[str, Callable[..., Any]] = {}
-_kinds: dict[str, TaskKind] = {}
+def check_function_name(name: str) -> None:
+    """Refuse a name a blueprint could not call as a function (``:`` names are kinds)."""
+    if not name or KIND_NAME.match(name):
+        raise ConfigurationError(
+            f"function name {name!r}: use a plain name (names with ':' are task kinds)"
+        )
+
+
+def check_kind_name(name: str) -> None:
+    """Refuse a task kind name that is not ``<namespace>:<kind>``."""
+    if not KIND_NAME.match(name):
+        raise ConfigurationError(
+            f"task kind {name!r}: write it '<namespace>:<kind>' in lower case, e.g. 'acme:approve'"
+        )
+
+
+def make_task_kind(
+    name: str,
+    handler: Callable[[KindCall], Awaitable[Any]],
+    check: Callable[[Any], list[str]] | None,
+    summary: str,
+) -> TaskKind:
+    """A :class:`TaskKind`, once its handler is fit to be called from blueprints."""
+    if not inspect.iscoroutinefunction(handler):
+        raise ConfigurationError(f"task kind {name!r}: the handler must be 'async def'")
+    return TaskKind(name, handler, check or (lambda _value: []), summary)
 
 
 def function(name: str) -> Callable[[F], F]:
@@ -58,19 +84,10 @@ def function(name: str) -> Callable[[F], F]:
     It runs as a step of the run (journalled, at-least-once, never again after it
     succeeded) and gets the task's ``with`` values as keyword arguments; its return value
     (JSON) is the task's output. An exception it raises becomes a DSL ``runtime`` error
-    that a ``try`` can catch.
+    that a ``try`` can catch. This registers it in the default app
+    (:data:`legato.apps.DEFAULT_APP`); ``@app.function(name)`` registers it in another.
     """
-    if not name or KIND_NAME.match(name):
-        raise ConfigurationError(
-            f"function name {name!r}: use a plain name (names with ':' are task kinds)"
-        )
-
-    def register(fn: F) -> F:
-        _check_unique(name, fn, _functions.get(name), "function")
-        _functions[name] = fn
-        return fn
-
-    return register
+    return DEFAULT_APP.function(name)
 
 
 def task_kind(
@@ -84,47 +101,21 @@ def task_kind(
     ``check`` validates the task's ``with`` value when a blueprint is validated and
     returns problem messages (empty: fine). The handler is an ``async`` function taking a
     :class:`KindCall`; it runs in the workflow, so its side effects belong in steps.
+    This registers it in the default app; ``@app.task_kind(name)`` in another.
     """
-    if not KIND_NAME.match(name):
-        raise ConfigurationError(
-            f"task kind {name!r}: write it '<namespace>:<kind>' in lower case, e.g. 'acme:approve'"
-        )
-
-    def register(
-        handler: Callable[[KindCall], Awaitable[Any]],
-    ) -> Callable[[KindCall], Awaitable[Any]]:
-        if not inspect.iscoroutinefunction(handler):
-            raise ConfigurationError(f"task kind {name!r}: the handler must be 'async def'")
-        existing = _kinds.get(name)
-        _check_unique(name, handler, existing.handler if existing else None, "task kind")
-        _kinds[name] = TaskKind(name, handler, check or (lambda _value: []), summary)
-        return handler
-
-    return register
-
-
-def _check_unique(name: str, new: Any, existing: Any, what: str) -> None:
-    """Two different callables under one name is a mistake; re-importing a module is not."""
-    if existing is None or existing is new:
-        return
-    origin = (getattr(new, "__module__", None), getattr(new, "__qualname__", None))
-    if origin != (getattr(existing, "__module__", None), getattr(existing, "__qualname__", None)):
-        raise ConfigurationError(
-            f"two {what}s are registered as {name!r} ({existing.__module__}."
-            f"{existing.__qualname__} and {new.__module__}.{new.__qualname__}): rename one"
-        )
+    return DEFAULT_APP.task_kind(name, check=check, summary=summary)
 
 
 def functions() -> Mapping[str, Callable[..., Any]]:
-    """Custom functions registered in this process, by name."""
-    return dict(_functions)
+    """Custom functions registered in the default app, by name."""
+    return dict(DEFAULT_APP.functions)
 
 
 def kinds() -> Mapping[str, TaskKind]:
-    """Extension task kinds registered in this process, by name."""
-    return dict(_kinds)
+    """Extension task kinds the default app's blueprints may call, by name."""
+    return DEFAULT_APP.all_kinds()
 
 
 def kind_checks() -> dict[str, Callable[[Any], list[str]]]:
-    """The ``with`` check of every registered kind (what validation needs)."""
-    return {name: kind.check for name, kind in _kinds.items()}
+    """The ``with`` check of every kind the default app knows (what validation needs)."""
+    return DEFAULT_APP.kind_checks()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..apps import BUILTINS
 from ..errors import BlueprintFault, WaitTimeout
 from ..runtime import commands
-from .bindings import KindCall, task_kind
+from .bindings import KindCall
 from .durations import parse_duration
 from .expressions import is_expression
 
@@ -34,7 +35,7 @@ def _check_wait_signal(value: Any) -> list[str]:
     return problems
 
 
-@task_kind(
+@BUILTINS.task_kind(
     "legato:wait-signal",
     check=_check_wait_signal,
     summary="wait durably for a signal sent to the run; output its data",

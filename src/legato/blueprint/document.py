@@ -63,7 +63,8 @@ def load_blueprint(
 
     ``functions``: the custom function names the caller knows of (None: do not check
     names that are not defined in the document). ``kinds``: extension task kinds with
-    their checks (default: every kind registered in this process).
+    their checks (default: the default app's, Legato's own included; pass
+    ``app.kind_checks()`` to validate for another :class:`legato.App`).
     """
     from .bindings import kind_checks
     from .validation import check_text

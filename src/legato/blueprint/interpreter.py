@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..apps import App
 from ..errors import ERROR_TYPES, BlueprintFault
 from ..records import EntryKind
 from ..runtime import commands
@@ -68,10 +69,11 @@ END = "end"
 class Interpreter:
     """One run of one blueprint. Created afresh on every replay; holds no I/O itself."""
 
-    def __init__(self, blueprint: Blueprint, raw_input: Any, run_id: str) -> None:
+    def __init__(self, blueprint: Blueprint, raw_input: Any, run_id: str, app: App) -> None:
         from .leaf_tasks import LeafTasks
         from .secrets import load_secrets
 
+        self.app = app  # where the functions and task kinds it calls are registered
         self.blueprint = blueprint
         self.document = blueprint.document
         self.use: dict[str, Any] = self.document.get("use") or {}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BlueprintFault, ChildRunError, StepError
 from ..runtime import commands
 from ..runtime.definitions import Step
-from .bindings import KIND_NAME, KindCall, functions, kinds
+from .bindings import KIND_NAME, KindCall
 from .durations import parse_duration
 from .expressions import interpolate
 
@@ -130,7 +130,7 @@ class LeafTasks:
         defined = (self.it.use.get("functions") or {}).get(target)
         if defined is not None:
             return await self.function_task(name, defined, pointer, arguments, scope)
-        registered = functions().get(target)
+        registered = self.it.app.functions.get(target)
         if registered is not None:
             return await self.python_function(target, registered, arguments, pointer, timeout)
         if "@" in target or target.startswith(("http://", "https://", "file://")):
@@ -144,7 +144,8 @@ class LeafTasks:
             "configuration",
             400,
             f"function {target!r} is not defined under use.functions and no Python function "
-            "is registered under that name in this worker (@legato.blueprint.function)",
+            f"is registered under that name in this worker's app {self.it.app.name!r} "
+            "(@legato.blueprint.function, or @app.function)",
         )
 
     async def http_call(
@@ -217,13 +218,14 @@ class LeafTasks:
         data: Any,
         timeout: float | None,
     ) -> Any:
-        kind = kinds().get(target)
+        kind = self.it.app.kind(target)
         if kind is None:
             raise BlueprintFault.standard(
                 "configuration",
                 400,
-                f"task kind {target!r} is not registered in this worker: import the module "
-                "that defines it (@legato.blueprint.task_kind) in the worker's app",
+                f"task kind {target!r} is not registered in this worker's app "
+                f"{self.it.app.name!r}: import the module that defines it "
+                "(@legato.blueprint.task_kind, or @app.task_kind) in the worker's app",
             )
         call = KindCall(name, pointer, dict(arguments or {}), data, timeout)
         return await kind.handler(call)

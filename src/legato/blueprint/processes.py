@@ -173,6 +173,8 @@ async def run_workflow(
     variables: dict[str, Any],
 ) -> Any:
     """A child run of a published blueprint, pinned to the version found when it starts."""
+    from .document import parse_trusted
+    from .requirements import required_capabilities
     from .runs import blueprint_workflow, child_payload, lookup_source
 
     target = run["workflow"]
@@ -190,10 +192,17 @@ async def run_workflow(
             if isinstance(target["input"], str)
             else interpolate(target["input"], data, variables)
         )
-    workflow = blueprint_workflow(namespace, name, str(found["version"]))
-    left = leaves.it.remaining(scope)
-    if left is not None:  # the child run gets what is left of the task's timeout
-        workflow = Workflow(workflow.fn, name=workflow.name, version=workflow.version, timeout=left)
+    pinned = blueprint_workflow(namespace, name, str(found["version"]))
+    # The child run gets what is left of the task's timeout, and requires what its own
+    # document calls (the child may be claimed by another app's worker than its parent).
+    document = parse_trusted(found["source"], found["filename"]).document
+    workflow = Workflow(
+        pinned.fn,
+        name=pinned.name,
+        version=pinned.version,
+        timeout=leaves.it.remaining(scope),
+        requires=required_capabilities(document),
+    )
     if run.get("await") is False:
         raise BlueprintFault.standard(
             "configuration", 400, "run with await: false is not supported by Legato yet"

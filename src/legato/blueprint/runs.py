@@ -11,12 +11,14 @@ import functools
 import uuid
 from typing import Any
 
+from ..apps import BUILTINS
 from ..errors import BlueprintFault
 from ..payload import dumps
 from ..records import NewRun
-from ..runtime.definitions import Workflow, register_family
+from ..runtime.definitions import Workflow
 from ..runtime.tasks import require_context
 from .document import WORKFLOW_PREFIX, Blueprint, parse_trusted, workflow_name
+from .requirements import required_capabilities
 
 
 def child_payload(source: str, filename: str, value: Any) -> dict[str, Any]:
@@ -28,8 +30,9 @@ async def interpret(run: dict[str, Any]) -> Any:
     from .interpreter import Interpreter
 
     blueprint = parse_trusted(run["source"], run.get("filename") or "<string>")
-    run_id = require_context("blueprint").run_id
-    return await Interpreter(blueprint, run.get("input"), run_id).run()
+    ctx = require_context("blueprint")
+    # Functions and task kinds are looked up in the app of the worker running the run.
+    return await Interpreter(blueprint, run.get("input"), ctx.run_id, ctx.host.app).run()
 
 
 @functools.cache
@@ -49,7 +52,7 @@ def _resolve(full_name: str) -> Workflow[Any, Any] | None:
     return blueprint_workflow(namespace, name)
 
 
-register_family(WORKFLOW_PREFIX, _resolve)
+BUILTINS.family(WORKFLOW_PREFIX, _resolve)
 
 
 def new_blueprint_run(
@@ -60,7 +63,11 @@ def new_blueprint_run(
     priority: int = 0,
     concurrency_key: str | None = None,
 ) -> NewRun:
-    """The :class:`NewRun` that starts ``blueprint`` with input ``value``."""
+    """The :class:`NewRun` that starts ``blueprint`` with input ``value``.
+
+    The run records the functions and task kinds its document calls, so that only
+    workers whose app registers them all claim it.
+    """
     payload = child_payload(blueprint.source, blueprint.filename, value)
     return NewRun(
         run_id=run_id or uuid.uuid4().hex,
@@ -70,6 +77,7 @@ def new_blueprint_run(
         queue=queue,
         priority=priority,
         concurrency_key=concurrency_key,
+        requires=required_capabilities(blueprint.document),
     )
 
 

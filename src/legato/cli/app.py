@@ -26,13 +26,15 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from ..apps import DEFAULT_APP
 from ..client import AsyncClient
 from ..errors import InvalidInput, LegatoError
-from ..records import Pause, RunRecord, RunStatus
+from ..records import Pause, RunRecord, RunStatus, WorkerRecord
 from ..store import DEFAULT_URL
 from ..worker import Worker
+from ..worker.worker import DEAD_AFTER_SECONDS
 from .history import export_history, replay_files
-from .loader import load_app, load_workflow
+from .loader import load_registry, load_workflow
 from .progress import follow
 from .render import (
     attempts_table,
@@ -220,7 +222,8 @@ def worker_command(
         None,
         "--app",
         help="FILE.py or MODULE defining workflows, blueprint functions and task kinds "
-        "(without it the worker runs blueprints only).",
+        "(without it the worker runs blueprints only); FILE.py:APP or MODULE:APP to serve "
+        "the legato.App named APP there instead of the default app.",
     ),
     concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
     lease: float = typer.Option(15.0, "--lease", help="Lease length in seconds."),
@@ -246,13 +249,13 @@ def worker_command(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if app_path is not None:
-        load_app(app_path)
+    registry = load_registry(app_path) if app_path is not None else DEFAULT_APP
     queues = queue_names or ["default"]
 
     async def go() -> None:
         worker = Worker(
             settings.db,
+            app=registry,
             concurrency=concurrency,
             lease_seconds=lease,
             queues=queues,
@@ -263,7 +266,7 @@ def worker_command(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
         err.print(
-            f"worker {worker.worker_id} serving {settings.db} "
+            f"worker {worker.worker_id} serving app {registry.name} on {settings.db} "
             f"(host {worker.host}, pid {worker.pid}, concurrency {concurrency}, "
             f"queues {', '.join(queues)})"
         )
@@ -367,6 +370,8 @@ def runs_show(
         )
     if record.deadline_at:
         out.print(f"times out at {stamp(record.deadline_at)} UTC")
+    if record.requires:  # why a pending run may wait: no worker's app has these
+        out.print(f"requires of its worker's app: {', '.join(record.requires)}")
     out.print(journal_table(journal))
     attempts = attempts_table(journal)
     if attempts is not None:
@@ -392,26 +397,47 @@ def runs_show(
 
 @workers_app.command("list")
 @handles_errors
-def workers_list(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
-    """Workers that have a heartbeat in the database, and how many runs each holds."""
+def workers_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    dead_after: float = typer.Option(
+        DEAD_AFTER_SECONDS,
+        "--dead-after",
+        min=0.0,
+        help="Seconds since a worker's last heartbeat after which it is shown dead.",
+    ),
+) -> None:
+    """Workers that have a heartbeat in the database: alive or dead, what each can run
+    (app, queues, workflows, capabilities) and how many runs each holds."""
 
     async def go() -> Any:
         async with AsyncClient(settings.db) as client:
             return await client.list_workers()
 
     workers = _run(go())
+    now = time.time()
     if as_json:
         for w in workers:
-            print(json.dumps(_worker_dict(w)))
+            print(json.dumps({**_worker_dict(w), "alive": w.alive(now, dead_after)}))
         return
     from rich.table import Table
 
     table = Table(title=f"{len(workers)} worker(s)")
-    for column in ("worker", "host", "pid", "started", "heartbeat", "runs"):
+    columns = ("worker", "state", "app", "host", "pid", "heartbeat", "runs", "queues")
+    for column in (*columns, "workflows", "capabilities"):
         table.add_column(column)
     for w in workers:
+        state = "[green]alive[/green]" if w.alive(now, dead_after) else "[red]dead[/red]"
         table.add_row(
-            w.worker_id, w.host, str(w.pid), stamp(w.started_at), stamp(w.heartbeat_at), str(w.runs)
+            w.worker_id,
+            state,
+            w.app or "",
+            w.host,
+            str(w.pid),
+            f"{stamp(w.heartbeat_at)} ({now - w.heartbeat_at:.0f} s ago)",
+            str(w.runs),
+            ", ".join(w.queues),
+            ", ".join(w.workflows),
+            ", ".join(w.capabilities),
         )
     out.print(table)
 
@@ -516,9 +542,19 @@ def health_command(
     out.print(f"ok: database reachable, schema current, {len(live)} live worker(s) on {host}")
 
 
-def _worker_dict(w: Any) -> dict[str, Any]:
-    fields = ("worker_id", "host", "pid", "started_at", "heartbeat_at", "runs")
-    return {name: getattr(w, name) for name in fields}
+def _worker_dict(w: WorkerRecord) -> dict[str, Any]:
+    return {
+        "worker_id": w.worker_id,
+        "host": w.host,
+        "pid": w.pid,
+        "started_at": w.started_at,
+        "heartbeat_at": w.heartbeat_at,
+        "runs": w.runs,
+        "app": w.app,
+        "queues": list(w.queues),
+        "workflows": list(w.workflows),
+        "capabilities": list(w.capabilities),
+    }
 
 
 def main() -> None:
@@ -731,7 +767,9 @@ def history_export(
 @handles_errors
 def replay_command(
     files: list[Path] = typer.Argument(..., help="History files from `legato history export`."),
-    app_path: str = typer.Option(..., "--app", help="FILE.py or MODULE with the new code."),
+    app_path: str = typer.Option(
+        ..., "--app", help="FILE.py or MODULE with the new code (FILE.py:APP for a legato.App)."
+    ),
 ) -> None:
     """Replay recorded histories against new code; report non-determinism before deploying."""
     reports = replay_files(files, app_path)

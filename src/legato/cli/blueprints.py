@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..apps import DEFAULT_APP
 from ..client import AsyncClient
 from ..errors import BlueprintInvalid, Conflict, InvalidInput
 from ..records import BlueprintRecord, RunRecord, RunStatus
 from .app import err, handles_errors, out, parse_json, settings
-from .loader import load_app
+from .loader import load_registry
 from .render import stamp
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ events_app = typer.Typer(
     help="Publish events that blueprint runs listen for.", no_args_is_help=True
 )
 
-_APP_HELP = "FILE.py or MODULE registering custom functions and task kinds (checked by name)."
+_APP_HELP = (
+    "FILE.py or MODULE registering custom functions and task kinds (checked by name); "
+    "FILE.py:APP or MODULE:APP for those of the legato.App named APP there."
+)
 
 KindChecks = Mapping[str, Callable[[Any], list[str]]]
 
@@ -45,12 +49,10 @@ def _checks(app_path: str | None) -> tuple[Collection[str] | None, KindChecks]:
     Without ``--app`` the names a document calls are not checked (nothing says which
     exist); extension task kinds are always checked, so an unknown kind is never skipped.
     """
-    from ..blueprint.bindings import functions, kind_checks
-
     if app_path is None:
-        return None, kind_checks()
-    load_app(app_path)
-    return set(functions()), kind_checks()
+        return None, DEFAULT_APP.kind_checks()
+    registry = load_registry(app_path)
+    return set(registry.functions), registry.kind_checks()
 
 
 def _read(file: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..client import AsyncClient
 from ..errors import WorkflowNotFound
 from ..runtime.replay import History, ReplayReport, replay
-from .loader import load_app
+from .loader import load_registry
 
 
 async def export_history(client: AsyncClient, run_id: str) -> History:
@@ -25,19 +25,20 @@ async def export_history(client: AsyncClient, run_id: str) -> History:
 
 
 def replay_files(paths: list[Path], app: str) -> list[ReplayReport]:
-    """Import ``app`` (``file.py`` or ``package.module``) so its workflows register, then
-    replay each history file against them, in order.
+    """Import ``app`` (``file.py`` or ``package.module``, or ``file.py:APP`` for the
+    :class:`legato.App` named ``APP`` there) so its workflows register, then replay each
+    history file against them, in order.
 
     Raises InvalidInput naming the file when one cannot be read, WorkflowNotFound naming it
     when its workflow is not defined by ``app``; a code mismatch is not an error but a
     report with ``ok=False``.
     """
-    load_app(app)
+    registry = load_registry(app)
     reports: list[ReplayReport] = []
     for path in paths:
         history = History.load(path)
         try:
-            reports.append(replay(history))
+            reports.append(replay(history, app=registry))
         except WorkflowNotFound as exc:
             raise WorkflowNotFound(f"{path}: {exc}") from exc
     return reports

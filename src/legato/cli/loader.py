@@ -1,4 +1,5 @@
-"""Find user code from the command line: ``path/to/app.py:workflow`` or ``package.module``."""
+"""Find user code from the command line: ``path/to/app.py:workflow`` or ``package.module``,
+and the app a worker serves (``path/to/app.py:billing`` names a ``legato.App``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..apps import DEFAULT_APP, App
 from ..errors import ConfigurationError, InvalidInput, WorkflowNotFound
-from ..runtime.definitions import Workflow, registered
+from ..runtime.definitions import Workflow
 
 
 def load_app(app: str) -> ModuleType:
@@ -55,9 +57,25 @@ def load_workflow(target: str) -> Workflow[Any, Any]:
     found = getattr(module, name, None)
     if isinstance(found, Workflow):
         return found
-    by_name = registered().get(name)
+    by_name = DEFAULT_APP.registered().get(name)
     if by_name is not None:
         return by_name
     known = sorted(n for n, v in vars(module).items() if isinstance(v, Workflow))
     hint = f"; workflows there: {', '.join(known)}" if known else "; it defines no workflows"
     raise WorkflowNotFound(f"{app} has no workflow named {name!r}{hint}")
+
+
+def load_registry(target: str) -> App:
+    """``FILE.py`` / ``MODULE`` (the default app, after importing it so its code registers)
+    or ``FILE.py:NAME`` / ``MODULE:NAME``, where ``NAME`` is a :class:`legato.App` there."""
+    module_name, sep, name = target.rpartition(":")
+    if not sep or not name.isidentifier() or not module_name:
+        load_app(target)
+        return DEFAULT_APP
+    module = load_app(module_name)
+    found = getattr(module, name, None)
+    if isinstance(found, App):
+        return found
+    apps = sorted(n for n, v in vars(module).items() if isinstance(v, App))
+    hint = f"; apps there: {', '.join(apps)}" if apps else "; it defines no legato.App"
+    raise ConfigurationError(f"{module_name} has no legato.App named {name!r}{hint}")

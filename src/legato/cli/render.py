@@ -82,6 +82,7 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "recoveries": run.recoveries,
         "queue": run.queue,
         "deadline_at": run.deadline_at,
+        "requires": list(run.requires),
     }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from ..apps import DEFAULT_APP, App
 from ..errors import InvalidInput, RunFailed, RunNotFound
 from ..payload import dumps, loads
 from ..records import (
@@ -103,10 +104,13 @@ class AsyncClient:
     front door gets it at once.
 
     ``db`` is a database URL (the client owns the store it opens) or a store someone else
-    opened and closes (a worker's, in tests and embedded workers).
+    opened and closes (a worker's, in tests and embedded workers). ``app`` (default:
+    :data:`legato.apps.DEFAULT_APP`) is where :meth:`start` looks up a workflow given by
+    name, and what a :class:`Worker` given this client serves unless told otherwise.
     """
 
-    def __init__(self, db: str | Store = DEFAULT_URL) -> None:
+    def __init__(self, db: str | Store = DEFAULT_URL, *, app: App | None = None) -> None:
+        self.app: App = app or DEFAULT_APP
         self.store: Store = open_store(db) if isinstance(db, str) else db
         self._owns_store = isinstance(db, str)
         self._opened = not self._owns_store
@@ -147,7 +151,8 @@ class AsyncClient:
         """Start a run of ``workflow`` with these arguments; idempotent by ``run_id``.
 
         ``workflow`` is a :class:`Workflow` (arguments are checked against its signature)
-        or a registered name. ``input_json`` gives the input as JSON instead (CLI/HTTP):
+        or a name: one the client's app registers stands for that workflow; any other
+        is started as given, unchecked. ``input_json`` gives the input as JSON instead (CLI/HTTP):
         the value of the only parameter, or an object/array for several.
 
         Flow control: ``queue`` (default: the workflow's), ``priority`` (higher first among
@@ -157,6 +162,8 @@ class AsyncClient:
         await self.open()
         default_queue = "default"
         run_timeout = seconds(timeout) if timeout is not None else None
+        if isinstance(workflow, str):
+            workflow = self.app.registered().get(workflow, workflow)
         if isinstance(workflow, Workflow):
             name, version, default_queue = workflow.name, workflow.version, workflow.queue
             if run_timeout is None:

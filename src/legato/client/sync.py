@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from ..apps import App
 from ..records import (
     BlueprintRecord,
     JournalEntry,
@@ -43,13 +44,14 @@ class Client:
     hold for each action belongs in :class:`AsyncClient`, which this only calls.
     """
 
-    def __init__(self, db: str | Store = DEFAULT_URL) -> None:
+    def __init__(self, db: str | Store = DEFAULT_URL, *, app: App | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="legato-client", daemon=True
         )
         self._thread.start()
-        self._async = AsyncClient(db)
+        self._async = AsyncClient(db, app=app)
+        self.app = self._async.app
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)

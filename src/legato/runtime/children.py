@@ -64,6 +64,7 @@ class Children(Steps):
                 queue=wf.queue,
                 detached=detached,
                 deadline_at=now + wf.timeout if wf.timeout is not None else None,
+                requires=wf.requires,
             )
 
         if entry is None:

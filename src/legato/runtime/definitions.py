@@ -1,8 +1,9 @@
-"""``@legato.workflow`` and ``@legato.step``: what users decorate.
+"""What ``@legato.workflow`` and ``@legato.step`` make: :class:`Workflow` and :class:`Step`.
 
-A :class:`Workflow` is registered by name so that any worker that imported the same code
-can run (or resume) it. A :class:`Step` called inside a running workflow is journalled;
-called anywhere else it simply runs its function, which keeps steps easy to unit-test.
+A :class:`Workflow` is registered by name in an app (:mod:`legato.apps`) so that any
+worker serving that app can run (or resume) it. A :class:`Step` called inside a running
+workflow is journalled; called anywhere else it simply runs its function, which keeps
+steps easy to unit-test.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from ..errors import ConfigurationError, PayloadError
 from ..payload import from_jsonable, to_jsonable
@@ -21,10 +22,8 @@ from .retry import NO_RETRY, Retry, seconds
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_workflows: dict[str, Workflow[Any, Any]] = {}
-_routed_steps: dict[str, Step[Any, Any]] = {}
 ROUTED_PREFIX = "step:"
-_families: dict[str, Callable[[str], Workflow[Any, Any] | None]] = {}
+"""Workflow names of the runs that execute steps routed to another queue."""
 
 
 def _return_annotation(fn: Callable[..., Any]) -> Any:
@@ -96,8 +95,6 @@ class Step(Generic[P, R]):
             self.compensation = undo
             self.compensation_takes_result = "result" in inspect.signature(undo.fn).parameters
         functools.update_wrapper(self, fn)
-        if queue is not None:
-            _routed_steps[self.name] = self
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         from .tasks import current_context
@@ -128,6 +125,7 @@ class Workflow(Generic[P, R]):
         queue: str = "default",
         timeout: float | timedelta | None = None,
         on_failure: Workflow[..., Any] | None = None,
+        requires: tuple[str, ...] = (),
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise ConfigurationError(
@@ -147,6 +145,9 @@ class Workflow(Generic[P, R]):
                 "one legato.RunFailure argument"
             )
         self.on_failure = on_failure
+        # Capabilities a worker's app must have to run its runs (a blueprint's functions
+        # and task kinds); recorded on each run started from this object.
+        self.requires = tuple(sorted(set(requires)))
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
@@ -216,61 +217,8 @@ def _source_hash(fn: Callable[..., Any]) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
-def register(wf: Workflow[Any, Any]) -> None:
-    """Make ``wf`` runnable by name in this process (the decorator does this)."""
-    existing = _workflows.get(wf.name)
-    if existing is not None and existing.fn is not wf.fn:
-        same_origin = (existing.fn.__module__, existing.fn.__qualname__) == (
-            wf.fn.__module__,
-            wf.fn.__qualname__,
-        )
-        if not same_origin:
-            raise ConfigurationError(
-                f"two workflows are named {wf.name!r} ({existing.fn.__module__} and "
-                f"{wf.fn.__module__}): give one of them @legato.workflow(name=...)"
-            )
-    _workflows[wf.name] = wf
-
-
-def lookup(name: str) -> Workflow[Any, Any] | None:
-    """The registered workflow called ``name``, if this process has imported it.
-
-    ``step:<name>`` is the run that executes a step routed to another queue.
-    """
-    if name.startswith(ROUTED_PREFIX):
-        step = _routed_steps.get(name.removeprefix(ROUTED_PREFIX))
-        return _routed_step_workflow(step) if step is not None else None
-    for prefix, resolve in _families.items():
-        if name.startswith(prefix):
-            return resolve(name)
-    return _workflows.get(name)
-
-
-def register_family(prefix: str, resolve: Callable[[str], Workflow[Any, Any] | None]) -> None:
-    """Serve every workflow name starting with ``prefix`` by ``resolve(name)``.
-
-    Blueprints use this: one interpreter runs ``blueprint:<namespace>/<name>`` for any
-    document, so their names cannot be registered one by one. Workers claim every run
-    whose workflow name starts with a registered prefix (see :func:`family_prefixes`).
-    """
-    _families[prefix] = resolve
-
-
-def family_prefixes() -> list[str]:
-    """The registered families' name prefixes, as workers pass them to claims."""
-    return sorted(_families)
-
-
-def registered() -> dict[str, Workflow[Any, Any]]:
-    """All workflows registered in this process, by name (routed steps included)."""
-    found: dict[str, Workflow[Any, Any]] = dict(_workflows)
-    for name, step in _routed_steps.items():
-        found[ROUTED_PREFIX + name] = _routed_step_workflow(step)
-    return found
-
-
 @functools.cache
-def _routed_step_workflow(step: Step[Any, Any]) -> Workflow[Any, Any]:
+def routed_step_workflow(step: Step[Any, Any]) -> Workflow[Any, Any]:
     """A one-step workflow that runs ``step`` here, on a worker serving its queue."""
 
     async def run_here(*args: Any, **kwargs: Any) -> Any:
@@ -281,131 +229,3 @@ def _routed_step_workflow(step: Step[Any, Any]) -> Workflow[Any, Any]:
     run_here.__signature__ = inspect.signature(step.fn)  # type: ignore[attr-defined]
     run_here.__annotations__ = {**_param_annotations(step.fn), "return": step.return_annotation}
     return Workflow(run_here, name=ROUTED_PREFIX + step.name, queue=step.queue or "default")
-
-
-@overload
-def workflow(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Workflow[P, R]: ...
-
-
-@overload
-def workflow(
-    *,
-    name: str | None = None,
-    version: str | None = None,
-    queue: str = "default",
-    timeout: float | timedelta | None = None,
-    on_failure: Workflow[..., Any] | None = None,
-) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]: ...
-
-
-def workflow(
-    fn: Callable[P, Coroutine[Any, Any, R]] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    version: str | None = None,
-    queue: str = "default",
-    timeout: float | timedelta | None = None,
-    on_failure: Workflow[..., Any] | None = None,
-) -> Workflow[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]:
-    """Declare a durable workflow: ``@legato.workflow`` or ``@legato.workflow(name=...)``.
-
-    ``name`` defaults to the function's qualified name; it is how runs find their code,
-    so renaming a function with runs in flight needs an explicit ``name``. ``version``
-    defaults to a hash of the function's source and is recorded on every run. ``queue``
-    is where its runs go unless a start says otherwise; only workers serving that queue
-    run them.
-
-    ``timeout`` bounds a whole run: past it, the run is stopped at its next await like a
-    cancellation (``finally`` blocks and compensations run) and ends ``failed`` with
-    ``RunTimeout``. ``on_failure`` names a workflow started with a
-    :class:`legato.RunFailure` when a run of this one fails, for alerting or escalation.
-    """
-
-    def wrap(f: Callable[P, Coroutine[Any, Any, R]]) -> Workflow[P, R]:
-        wf = Workflow(
-            f, name=name, version=version, queue=queue, timeout=timeout, on_failure=on_failure
-        )
-        register(wf)
-        return wf
-
-    return wrap(fn) if fn is not None else wrap
-
-
-class _StepDecorator:
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-
-    @overload
-    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Step[P, R]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, R]) -> Step[P, R]: ...
-
-    def __call__(self, fn: Callable[P, Any]) -> Step[P, Any]:
-        return Step(fn, **self.options)
-
-
-@overload
-def step(fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
-
-
-@overload
-def step(fn: Callable[P, R], /) -> Step[P, R]: ...
-
-
-@overload
-def step(
-    *,
-    name: str | None = None,
-    retry: Retry | None = None,
-    timeout: float | timedelta | None = None,
-    queue: str | None = None,
-    compensate: Step[..., Any] | Callable[..., Any] | None = None,
-    heartbeat_timeout: float | timedelta | None = None,
-    kill_on_timeout: bool = False,
-) -> _StepDecorator: ...
-
-
-def step(
-    fn: Callable[P, Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    retry: Retry | None = None,
-    timeout: float | timedelta | None = None,
-    queue: str | None = None,
-    compensate: Step[..., Any] | Callable[..., Any] | None = None,
-    heartbeat_timeout: float | timedelta | None = None,
-    kill_on_timeout: bool = False,
-) -> Step[P, Any] | _StepDecorator:
-    """Declare a step: ``@legato.step`` or ``@legato.step(retry=..., timeout=...)``.
-
-    Inside a workflow, a step's result (or final error) is committed before the workflow
-    moves on, and a replay returns the recorded result without running it again. Steps
-    are at-least-once: a crash *during* a step runs it again, so pass
-    :func:`legato.idempotency_key` to external systems. By default a step is not retried.
-
-    ``queue`` routes the step to workers serving that queue (a GPU host, say): it runs
-    there as a small run of its own while the workflow waits durably, and its result is
-    journalled in the workflow like any other step's.
-
-    ``timeout`` bounds each attempt (start to close); ``heartbeat_timeout`` fails an
-    attempt that has not called :func:`legato.heartbeat` for that long. A sync step cannot
-    be stopped inside its thread: at the timeout the workflow moves on and the thread is
-    left to finish; ``kill_on_timeout=True`` runs it in a child process that is killed.
-
-    ``compensate`` undoes the step when the workflow later fails or is cancelled: it is
-    called with the step's arguments (and ``result=`` if it has that parameter), as a
-    journalled step of its own, in reverse order of completion.
-    """
-    decorator = _StepDecorator(
-        name=name,
-        retry=retry,
-        timeout=timeout,
-        queue=queue,
-        compensate=compensate,
-        heartbeat_timeout=heartbeat_timeout,
-        kill_on_timeout=kill_on_timeout,
-    )
-    return decorator(fn) if fn is not None else decorator

@@ -16,6 +16,7 @@ from ..errors import StepCancelled
 from ..records import JournalEntry, NewRun, SignalRecord
 
 if TYPE_CHECKING:
+    from ..apps import App
     from .definitions import Step
 
 
@@ -125,6 +126,11 @@ class _Cancellable(Protocol):
 
 class RuntimeHost(Protocol):
     """What the context needs from the worker that runs it."""
+
+    @property
+    def app(self) -> App:
+        """The app the worker serves: what the run's code looks up (a blueprint's
+        functions and task kinds) comes from there, not from globals."""
 
     def now(self) -> float:
         """The workflow clock (seconds since the epoch)."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from ..apps import DEFAULT_APP, App
 from ..errors import InvalidInput, PayloadError, WorkflowNotFound
 from ..payload import dumps
 from ..records import (
@@ -36,7 +37,7 @@ from ..records import (
     SignalRecord,
 )
 from .context import WorkflowContext
-from .definitions import Step, Workflow, lookup
+from .definitions import Step, Workflow
 from .host import HeartbeatChannel, StepInfo
 from .loop import RunLoop
 
@@ -160,6 +161,7 @@ def _plain(record: Any) -> dict[str, Any]:
 _RUN_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "status": RunStatus,
     "wait_signals": tuple,
+    "requires": tuple,
 }
 _ENTRY_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "kind": EntryKind,
@@ -230,7 +232,8 @@ class ReplayHost:
     of the recorded history" from "still busy".
     """
 
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, app: App) -> None:
+        self.app = app  # what a replayed blueprint's calls are looked up in
         stamps = [t for e in history.journal for t in (e.started_at, e.ended_at) if t is not None]
         # The clock stands still at the last recorded moment: a timer recorded as pending
         # stays pending, as it was when the history was taken.
@@ -301,20 +304,24 @@ class _TimerClock:
 
 
 # -- replaying -----------------------------------------------------------------------------
-def replay(history: History, workflow: Workflow[Any, Any] | None = None) -> ReplayReport:
+def replay(
+    history: History, workflow: Workflow[Any, Any] | None = None, *, app: App | None = None
+) -> ReplayReport:
     """Replay ``history`` on a fresh event loop (for scripts, tests and the CLI)."""
-    return asyncio.run(replay_history(history, workflow))
+    return asyncio.run(replay_history(history, workflow, app=app))
 
 
 async def replay_history(
     history: History,
     workflow: Workflow[Any, Any] | None = None,
     *,
+    app: App | None = None,
     max_turns: int = MAX_TURNS,
     max_seconds: float = MAX_SECONDS,
 ) -> ReplayReport:
-    """Replay ``history`` against ``workflow`` (default: the one registered under the run's
-    workflow name) without side effects, and report whether the code still matches.
+    """Replay ``history`` against ``workflow`` (default: the one ``app``, by default the
+    default app, registers under the run's workflow name) without side effects, and
+    report whether the code still matches.
 
     Not ok when the code issues a command that differs from the journal, when the workflow
     ends without reaching entries its journal has, when it now raises although the
@@ -322,21 +329,22 @@ async def replay_history(
     not settle within ``max_turns`` loop turns / ``max_seconds`` (inconclusive).
     """
     run = history.run
-    wf = workflow if workflow is not None else lookup(run.workflow)
+    app = app or DEFAULT_APP
+    wf = workflow if workflow is not None else app.lookup(run.workflow)
     if wf is None:
         raise WorkflowNotFound(
-            f"workflow {run.workflow!r} of run {run.run_id} is not registered in this "
-            "process: import the module that defines it (legato replay --app ...) or pass "
-            "workflow= explicitly"
+            f"workflow {run.workflow!r} of run {run.run_id} is not registered in app "
+            f"{app.name!r}: import the module that defines it (legato replay --app ...) or "
+            "pass workflow= explicitly"
         )
-    return await _replay(history, wf, max_turns, max_seconds)
+    return await _replay(history, wf, app, max_turns, max_seconds)
 
 
 async def _replay(
-    history: History, wf: Workflow[Any, Any], max_turns: int, max_seconds: float
+    history: History, wf: Workflow[Any, Any], app: App, max_turns: int, max_seconds: float
 ) -> ReplayReport:
     run = history.run
-    host = ReplayHost(history)
+    host = ReplayHost(history, app)
     # The replay drives the run's loop itself, turn by turn: no requests needed. Its
     # timers keep a clock of their own, which moves on only for asyncio timers that
     # abandoned a wait; durable waits read the history's clock, which stands still.

@@ -33,6 +33,7 @@ def claim_runs(
     workflows: Sequence[str],
     families: Sequence[str],
     queues: Sequence[str],
+    capabilities: Sequence[str],
 ) -> Op[list[ClaimedRun]]:
     # Locking the limited queues' rows makes claims on them take turns (PostgreSQL), so
     # the last free slot goes to one worker only; SQLite has one writer anyway.
@@ -45,6 +46,7 @@ def claim_runs(
         "workflows": list(workflows),
         "families": list(families),
         "queues": list(queues),
+        "capabilities": list(capabilities),
     }
     candidates: list[Candidate] = []
     for name in CANDIDATES:
@@ -76,6 +78,7 @@ def any_runnable(
     workflows: Sequence[str],
     families: Sequence[str],
     queues: Sequence[str],
+    capabilities: Sequence[str],
 ) -> Op[bool]:
     row = yield one(
         "any_runnable",
@@ -84,6 +87,7 @@ def any_runnable(
         workflows=list(workflows),
         families=list(families),
         queues=list(queues),
+        capabilities=list(capabilities),
     )
     return bool(row["found"])
 
@@ -126,15 +130,27 @@ class Claims(Plumbing):
         workflows: Sequence[str],
         queues: Sequence[str] = ("default",),
         families: Sequence[str] = (),
+        capabilities: Sequence[str] = (),
     ) -> list[ClaimedRun]:
         """Take up to ``limit`` runnable runs (pending, due, or with an expired lease) of
         the named ``workflows`` or of a workflow family (a name starting with one of
         ``families``, e.g. ``blueprint:``) in the served queues, within the queues' limits
-        (see :class:`QueueLimits`): a worker only takes runs whose code it has."""
+        (see :class:`QueueLimits`), and only runs whose ``requires`` are all among
+        ``capabilities`` (a blueprint's functions and task kinds): a worker only takes
+        runs whose code it has."""
         self._claim_starting()
         result: list[ClaimedRun] = await self._write(
             partial(
-                claim_runs, owner, limit, now, lease_now, lease_seconds, workflows, families, queues
+                claim_runs,
+                owner,
+                limit,
+                now,
+                lease_now,
+                lease_seconds,
+                workflows,
+                families,
+                queues,
+                capabilities,
             )
         )
         return result
@@ -146,11 +162,14 @@ class Claims(Plumbing):
         workflows: Sequence[str],
         queues: Sequence[str] = ("default",),
         families: Sequence[str] = (),
+        capabilities: Sequence[str] = (),
     ) -> bool:
         """Whether :meth:`claim_runs` would find a candidate (before queue limits): a read,
         so an idle worker can look now and then without taking a write lock."""
         return bool(
-            await self._read(partial(any_runnable, now, lease_now, workflows, families, queues))
+            await self._read(
+                partial(any_runnable, now, lease_now, workflows, families, queues, capabilities)
+            )
         )
 
     async def set_queue(self, limits: QueueLimits) -> None:

@@ -61,7 +61,18 @@ def run_from_row(row: Row) -> RunRecord:
         detached=bool(row["detached"]),
         deadline_at=row["deadline_at"],
         recoveries=row["recoveries"],
+        requires=_names(row["requires"]),
     )
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    """A JSON array of names as stored (NULL: none)."""
+    return tuple(json.loads(text)) if text else ()
+
+
+def _names_param(names: Sequence[str]) -> str | None:
+    """Names as stored: a JSON array, or NULL for none (what claims test first)."""
+    return json.dumps(list(names)) if names else None
 
 
 def pause_from_row(row: Row) -> Pause:
@@ -138,7 +149,25 @@ def worker_from_row(row: Row) -> WorkerRecord:
         started_at=row["started_at"],
         heartbeat_at=row["heartbeat_at"],
         runs=row["runs"],
+        app=row["app"],
+        queues=_names(row["queues"]),
+        workflows=_names(row["workflows"]),
+        capabilities=_names(row["capabilities"]),
     )
+
+
+def worker_params(worker: WorkerRecord) -> dict[str, Any]:
+    return {
+        "worker_id": worker.worker_id,
+        "host": worker.host,
+        "pid": worker.pid,
+        "started_at": worker.started_at,
+        "heartbeat_at": worker.heartbeat_at,
+        "app": worker.app,
+        "queues": _names_param(worker.queues),
+        "workflows": _names_param(worker.workflows),
+        "capabilities": _names_param(worker.capabilities),
+    }
 
 
 def new_run_params(new: NewRun, now: float) -> dict[str, Any]:
@@ -155,6 +184,7 @@ def new_run_params(new: NewRun, now: float) -> dict[str, Any]:
         "concurrency_key": new.concurrency_key,
         "detached": new.detached,
         "deadline_at": new.deadline_at,
+        "requires": _names_param(new.requires),
     }
 
 

@@ -8,20 +8,13 @@ from functools import partial
 from ..records import RunControl, WorkerRecord
 from .ops import WORK, Op, count, rows
 from .plumbing import Plumbing
-from .rows import worker_from_row
+from .rows import worker_from_row, worker_params
 
 
 def heartbeat(
     worker: WorkerRecord, lease_until: float, run_ids: Sequence[str]
 ) -> Op[dict[str, RunControl]]:
-    yield count(
-        "upsert_worker",
-        worker_id=worker.worker_id,
-        host=worker.host,
-        pid=worker.pid,
-        started_at=worker.started_at,
-        heartbeat_at=worker.heartbeat_at,
-    )
+    yield count("upsert_worker", **worker_params(worker))
     yield count("renew_leases", owner=worker.worker_id, lease_until=lease_until, ids=list(run_ids))
     owned = yield rows("owned_runs", owner=worker.worker_id)
     return {
@@ -52,7 +45,9 @@ class Workers(Plumbing):
     async def heartbeat(
         self, worker: WorkerRecord, lease_until: float, run_ids: Sequence[str]
     ) -> dict[str, RunControl]:
-        """Renew the leases of ``run_ids`` (the runs in the worker's memory, no others).
+        """Renew the leases of ``run_ids`` (the runs in the worker's memory, no others),
+        and record the worker as alive with what it can run (its app, queues, workflows
+        and capabilities, as ``worker`` gives them).
 
         Returns what the worker holds, by run id: lease epoch, cancel request, pause.
         """

@@ -35,7 +35,7 @@ from ..errors import ChildRunError, NonDeterminismError, PayloadError, StepError
 from ..payload import dumps
 from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, Wakeup
 from ..runtime.context import TIMEOUT
-from ..runtime.definitions import Workflow, lookup
+from ..runtime.definitions import Workflow
 from ..runtime.diagnostics import describe_error
 from ..runtime.journal import MismatchHint
 from .recovery import recovery_limit_error
@@ -163,14 +163,15 @@ class RunExecution(RunHost):
             log.error("run %s parked: %s", self.run_id, json.loads(error)["message"])
             await self._end(RunStatus.PARKED, error=error)
             return
-        wf = self.worker.workflows.get(self.run.workflow) or lookup(self.run.workflow)
+        wf = self.worker.lookup(self.run.workflow)
         if wf is None:
             await self._end(
                 RunStatus.PARKED,
                 error=_error(
                     "WorkflowNotRegistered",
                     f"workflow {self.run.workflow!r} is not registered in worker "
-                    f"{self.worker.worker_id}; start the worker with the app that defines it",
+                    f"{self.worker.worker_id} (app {self.worker.app.name!r}); start the "
+                    "worker with the app that defines it",
                 ),
             )
             return
@@ -305,7 +306,7 @@ class RunExecution(RunHost):
         Its id is derived from the run's, so a crash between the two writes and the replay
         that follows start it once; a redriven run that fails again alerts again.
         """
-        wf = self.worker.workflows.get(self.run.workflow) or lookup(self.run.workflow)
+        wf = self.worker.lookup(self.run.workflow)
         handler = wf.on_failure if wf is not None else None
         if handler is None:
             return

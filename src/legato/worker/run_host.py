@@ -33,6 +33,7 @@ from .isolation import run_in_child_process
 from .services import current_client, current_store
 
 if TYPE_CHECKING:
+    from ..apps import App
     from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ class RunHost:
         self._turn_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+
+    @property
+    def app(self) -> App:
+        return self.worker.app
 
     @property
     def run_id(self) -> str:

@@ -23,22 +23,29 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..apps import DEFAULT_APP, App
 from ..client import AsyncClient
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ..records import WorkerRecord
-from ..runtime.definitions import Workflow, family_prefixes, registered
+from ..runtime.definitions import Workflow
 from ..store import DEFAULT_URL, Store, open_store
 from .execution import RunExecution
 
 log = logging.getLogger(__name__)
 
 RELOOK_SECONDS = 1.0
+"""An idle worker claims at least this often, whatever it has heard."""
+
 IDLE_HEARTBEAT_SECONDS = 30.0
 """How often a worker holding no run says it is alive: with no lease to renew, beating
-every few seconds would only write (``legato workers list`` counts a worker dead after
-two missed beats)."""
-"""An idle worker claims at least this often, whatever it has heard."""
+every few seconds would only write. A worker holding runs beats every third of its lease
+(and at least this often, however long the lease)."""
+
+DEAD_AFTER_SECONDS = 3 * IDLE_HEARTBEAT_SECONDS
+"""``legato workers list`` counts a worker dead when its last heartbeat is older than
+this. A live worker's beats are at most 60 s apart (30 s idle, plus up to one tick of its
+heartbeat loop, itself at most 30 s): older than 90 s means two beats were missed."""
 
 RESIDENT_POLL_SECONDS = 0.05
 """How often other processes' commits are looked for while a run in memory waits."""
@@ -75,6 +82,12 @@ class Worker:
     embedded worker beside a client, as ``legato run`` does). ``worker.client`` is the
     client over the worker's store: the steps it runs act through it (a blueprint's
     ``emit`` publishes with it), so they take the same path as every other caller.
+
+    ``app`` is what the worker can run (default: the client's app when ``db`` is a
+    client, else :data:`legato.apps.DEFAULT_APP`): it claims only runs of that app's
+    workflows (plus ``workflows``), and blueprint runs whose functions and task kinds the
+    app registers; its code is looked up there. Its heartbeat publishes the app's name,
+    queues, workflows and capabilities (``legato workers list``).
     """
 
     def __init__(
@@ -90,6 +103,7 @@ class Worker:
         queues: Iterable[str] = ("default",),
         evict_after: float = 0.0,
         max_recoveries: int = 10,
+        app: App | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -99,10 +113,13 @@ class Worker:
             raise ValueError("evict_after must be 0 (evict at once) or more seconds")
         if isinstance(db, AsyncClient):
             self.client, self.store, self._owns_store = db, db.store, False
+            self.app = app or db.app
         else:
             self.store = open_store(db) if isinstance(db, str) else db
             self._owns_store = isinstance(db, str)
-            self.client = AsyncClient(self.store)  # borrows the store: opens nothing
+            self.app = app or DEFAULT_APP
+            # Borrows the store: opens nothing.
+            self.client = AsyncClient(self.store, app=self.app)
         self.workflows = {wf.name: wf for wf in workflows}
         self.queues = list(queues)
         if not self.queues:
@@ -328,7 +345,12 @@ class Worker:
             return False
         self._last_claim = time.monotonic()
         return await self.store.any_runnable(
-            self.clock.now(), time.time(), self.known_workflows(), self.queues, family_prefixes()
+            self.clock.now(),
+            time.time(),
+            self.known_workflows(),
+            self.queues,
+            self.app.family_prefixes(),
+            self.app.capabilities(),
         )
 
     async def _idle_timeout(self) -> float:
@@ -356,7 +378,8 @@ class Worker:
                 self.lease_seconds,
                 self.known_workflows(),
                 self.queues,
-                family_prefixes(),
+                self.app.family_prefixes(),
+                self.app.capabilities(),
             )
             for item in claimed:
                 stale = self.executions.get(item.run.run_id)
@@ -372,8 +395,12 @@ class Worker:
                 return
 
     def known_workflows(self) -> list[str]:
-        """Names of the workflows this worker can run: given ones and those registered."""
-        return sorted({*self.workflows, *registered()})
+        """Names of the workflows this worker can run: given ones and its app's."""
+        return sorted({*self.workflows, *self.app.registered()})
+
+    def lookup(self, name: str) -> Workflow[Any, Any] | None:
+        """The code of workflow ``name`` on this worker (given, or its app's), or None."""
+        return self.workflows.get(name) or self.app.lookup(name)
 
     def forget(self, execution: RunExecution) -> None:
         """An execution ended: free its slot, and look for more work if slots were full.
@@ -388,7 +415,8 @@ class Worker:
 
     # -- leases --------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
-        interval = self.lease_seconds / 3
+        # Capped so that every live worker beats within DEAD_AFTER_SECONDS, whatever its lease.
+        interval = min(self.lease_seconds / 3, IDLE_HEARTBEAT_SECONDS)
         while True:
             await asyncio.sleep(interval)
             if self.killed:
@@ -421,7 +449,18 @@ class Worker:
     async def _heartbeat_once(self) -> None:
         now = time.time()
         self._last_beat = now
-        record = WorkerRecord(self.worker_id, self.host, self.pid, self.started_at, now)
+        record = WorkerRecord(
+            self.worker_id,
+            self.host,
+            self.pid,
+            self.started_at,
+            now,
+            app=self.app.name,
+            queues=tuple(self.queues),
+            # Families show as their prefix and "*": every name they serve.
+            workflows=(*self.known_workflows(), *(f"{p}*" for p in self.app.family_prefixes())),
+            capabilities=tuple(self.app.capabilities()),
+        )
         # Judge only executions that existed before the heartbeat read the database: one
         # claimed meanwhile is not in its answer and must not be taken for lost.
         before = dict(self.executions)

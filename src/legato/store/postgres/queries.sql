@@ -6,10 +6,10 @@
 -- name: insert_run
 INSERT INTO runs (run_id, workflow, version, status, input, parent_run_id, parent_seq,
                   created_at, updated_at, queue, priority, concurrency_key, detached,
-                  deadline_at)
+                  deadline_at, requires)
 VALUES (%(run_id)s, %(workflow)s, %(version)s, 'pending', %(input)s, %(parent_run_id)s,
         %(parent_seq)s, %(now)s, %(now)s, %(queue)s, %(priority)s, %(concurrency_key)s,
-        %(detached)s, %(deadline_at)s)
+        %(detached)s, %(deadline_at)s, %(requires)s)
 ON CONFLICT (run_id) DO NOTHING;
 
 -- name: get_run
@@ -58,10 +58,14 @@ UPDATE runs SET cancel_requested = true, updated_at = %(now)s,
 WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled');
 
 -- name: candidates_expired
+-- A run is a candidate only if the worker's capabilities hold all the run requires (the
+-- Python functions and task kinds a blueprint calls); NULL requires nothing.
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'running' AND lease_expires_at < %(lease_now)s
   AND (workflow = ANY(%(workflows)s)
-       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f))) AND queue = ANY(%(queues)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f)))
+  AND queue = ANY(%(queues)s)
+  AND (requires IS NULL OR requires::jsonb <@ to_jsonb(%(capabilities)s::text[]))
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -72,7 +76,9 @@ FOR UPDATE SKIP LOCKED;
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'waiting' AND wake_at <= %(now)s
   AND (workflow = ANY(%(workflows)s)
-       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f))) AND queue = ANY(%(queues)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f)))
+  AND queue = ANY(%(queues)s)
+  AND (requires IS NULL OR requires::jsonb <@ to_jsonb(%(capabilities)s::text[]))
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -82,7 +88,9 @@ FOR UPDATE SKIP LOCKED;
 -- name: candidates_pending
 SELECT run_id, queue, concurrency_key, started_at FROM runs
 WHERE status = 'pending' AND (workflow = ANY(%(workflows)s)
-       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f))) AND queue = ANY(%(queues)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f)))
+  AND queue = ANY(%(queues)s)
+  AND (requires IS NULL OR requires::jsonb <@ to_jsonb(%(capabilities)s::text[]))
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))
@@ -218,9 +226,14 @@ UPDATE runs SET status = 'pending', owner = NULL, lease_expires_at = NULL,
 WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s;
 
 -- name: upsert_worker
-INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at)
-VALUES (%(worker_id)s, %(host)s, %(pid)s, %(started_at)s, %(heartbeat_at)s)
-ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+-- What the worker can run is written with every beat: it is what the worker claims by.
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, app, queues, workflows,
+                     capabilities)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(started_at)s, %(heartbeat_at)s, %(app)s,
+        %(queues)s, %(workflows)s, %(capabilities)s)
+ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+    app = excluded.app, queues = excluded.queues, workflows = excluded.workflows,
+    capabilities = excluded.capabilities;
 
 -- name: renew_leases
 UPDATE runs SET lease_expires_at = %(lease_until)s
@@ -355,6 +368,7 @@ SELECT EXISTS (
       AND (workflow = ANY(%(workflows)s)
            OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f)))
       AND queue = ANY(%(queues)s)
+      AND (requires IS NULL OR requires::jsonb <@ to_jsonb(%(capabilities)s::text[]))
       AND NOT paused
       AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
       AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))

@@ -3,9 +3,9 @@
 -- name: insert_run
 INSERT INTO runs (run_id, workflow, version, status, input, parent_run_id, parent_seq,
                   created_at, updated_at, queue, priority, concurrency_key, detached,
-                  deadline_at)
+                  deadline_at, requires)
 VALUES (:run_id, :workflow, :version, 'pending', :input, :parent_run_id, :parent_seq,
-        :now, :now, :queue, :priority, :concurrency_key, :detached, :deadline_at)
+        :now, :now, :queue, :priority, :concurrency_key, :detached, :deadline_at, :requires)
 ON CONFLICT (run_id) DO NOTHING;
 
 -- name: get_run
@@ -49,6 +49,8 @@ UPDATE runs SET cancel_requested = 1, updated_at = :now,
 WHERE run_id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
 
 -- name: candidates_expired
+-- A run is a candidate only if the worker's capabilities hold all the run requires (the
+-- Python functions and task kinds a blueprint calls); NULL requires nothing.
 -- INDEXED BY: the planner would otherwise walk every run of the queue (finished ones too).
 SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_leases_by_queue
 WHERE status = 'running' AND lease_expires_at < :lease_now
@@ -56,6 +58,9 @@ WHERE status = 'running' AND lease_expires_at < :lease_now
        OR EXISTS (SELECT 1 FROM json_each(:families) f
                   WHERE substr(workflow, 1, length(f.value)) = f.value))
   AND queue IN (SELECT value FROM json_each(:queues))
+  AND (requires IS NULL OR NOT EXISTS (
+       SELECT 1 FROM json_each(requires) r
+       WHERE r.value NOT IN (SELECT value FROM json_each(:capabilities))))
   AND paused = 0
   AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
   AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
@@ -68,6 +73,9 @@ WHERE status = 'waiting' AND wake_at <= :now
        OR EXISTS (SELECT 1 FROM json_each(:families) f
                   WHERE substr(workflow, 1, length(f.value)) = f.value))
   AND queue IN (SELECT value FROM json_each(:queues))
+  AND (requires IS NULL OR NOT EXISTS (
+       SELECT 1 FROM json_each(requires) r
+       WHERE r.value NOT IN (SELECT value FROM json_each(:capabilities))))
   AND paused = 0
   AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
   AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
@@ -80,6 +88,9 @@ WHERE status = 'pending'
        OR EXISTS (SELECT 1 FROM json_each(:families) f
                   WHERE substr(workflow, 1, length(f.value)) = f.value))
   AND queue IN (SELECT value FROM json_each(:queues))
+  AND (requires IS NULL OR NOT EXISTS (
+       SELECT 1 FROM json_each(requires) r
+       WHERE r.value NOT IN (SELECT value FROM json_each(:capabilities))))
   AND paused = 0
   AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
   AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
@@ -202,9 +213,14 @@ UPDATE runs SET status = 'pending', owner = NULL, lease_expires_at = NULL, updat
 WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch;
 
 -- name: upsert_worker
-INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at)
-VALUES (:worker_id, :host, :pid, :started_at, :heartbeat_at)
-ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+-- What the worker can run is written with every beat: it is what the worker claims by.
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, app, queues, workflows,
+                     capabilities)
+VALUES (:worker_id, :host, :pid, :started_at, :heartbeat_at, :app, :queues, :workflows,
+        :capabilities)
+ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+    app = excluded.app, queues = excluded.queues, workflows = excluded.workflows,
+    capabilities = excluded.capabilities;
 
 -- name: renew_leases
 UPDATE runs SET lease_expires_at = :lease_until
@@ -347,6 +363,9 @@ SELECT EXISTS (
            OR EXISTS (SELECT 1 FROM json_each(:families) f
                       WHERE substr(workflow, 1, length(f.value)) = f.value))
       AND queue IN (SELECT value FROM json_each(:queues))
+      AND (requires IS NULL OR NOT EXISTS (
+           SELECT 1 FROM json_each(requires) r
+           WHERE r.value NOT IN (SELECT value FROM json_each(:capabilities))))
       AND paused = 0
       AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
       AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')
