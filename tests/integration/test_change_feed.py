@@ -11,7 +11,6 @@ from pathlib import Path
 
 import legato
 from legato.store import open_store
-from tests.apps import chaos
 from tests.helpers import run, running_worker, status_is, wait_until
 
 
@@ -59,7 +58,7 @@ def test_a_wait_sees_a_run_ended_by_another_process(db_url: str, tmp_path: Path)
     async def body() -> None:
         env = {**os.environ, "LEGATO_DB": db_url, "LEGATO_CHAOS_DIR": str(tmp_path)}
         async with legato.AsyncClient(db_url) as client:
-            handle = await client.start(chaos.single_step, 1.0)
+            handle = await client.start("single_step", 1.0)  # served by the worker's app
             worker = subprocess.Popen(
                 [sys.executable, "-m", "legato", "worker", "--app", APP],
                 env=env,
