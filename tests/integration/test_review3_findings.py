@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 import legato
 from legato.errors import Unavailable
@@ -97,6 +98,7 @@ def test_sqlite_write_submitted_while_closing_does_not_hang(tmp_path: Path) -> N
     run(body)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_sqlite_writer_resolves_its_group_when_an_op_raises_base_exception(tmp_path: Path) -> None:
     """Finding 6: a BaseException kills the writer thread; the group's futures hang."""
 
