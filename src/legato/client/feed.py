@@ -36,16 +36,12 @@ class RunFeed:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._checker: asyncio.Task[None] | None = None
         self._listening = False
         self._token: int | None = None
 
     def _on_status(self, run_id: str, status: str) -> None:  # any thread
-        loop = self._loop
-        if loop is None:
-            return
         if run_id and run_id not in self._waiters:
             return
         try:
@@ -53,15 +49,19 @@ class RunFeed:
         except ValueError:  # "" (some run changed) or a status this Legato does not know
             ended = True
         if ended:
-            with contextlib.suppress(RuntimeError):  # the loop has closed
-                loop.call_soon_threadsafe(self._wake, run_id)
+            self._wake(run_id)
 
     def _wake(self, run_id: str) -> None:
-        """Wake the waiters of ``run_id`` ("": of every run, to look again)."""
-        targets = self._waiters.values() if not run_id else [self._waiters.get(run_id, set())]
-        for events in list(targets):
-            for event in events:
-                event.set()
+        """Wake the waiters of ``run_id`` ("": of every run, to look again), each on its
+        own event loop (a client may be used from several; this may run on any thread)."""
+        if run_id:
+            targets = [set(self._waiters.get(run_id, ()))]
+        else:
+            targets = [set(w) for w in list(self._waiters.values())]
+        for waiters in targets:
+            for loop, event in waiters:
+                with contextlib.suppress(RuntimeError):  # that loop has closed
+                    loop.call_soon_threadsafe(event.set)
 
     def close(self) -> None:
         self._stop_listening()
@@ -78,16 +78,14 @@ class RunFeed:
     async def watching(self, run_id: str):  # type: ignore[no-untyped-def]
         """While inside, the event yielded is set whenever ``run_id`` may have ended."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a client used under a new event loop
-            self._loop = loop
-            self._waiters.clear()  # those of a loop that has ended wait no more
         if not self._listening:
             self._store.add_status_listener(self._on_status)
             self._listening = True
         event = asyncio.Event()
-        self._waiters.setdefault(run_id, set()).add(event)
+        mine = (loop, event)
+        self._waiters.setdefault(run_id, set()).add(mine)
         checker = self._checker
-        if checker is None or checker.done() or checker.get_loop() is not loop:
+        if checker is None or checker.done() or checker.get_loop().is_closed():
             self._token = None
             self._checker = loop.create_task(self._check_others())
         try:
@@ -95,7 +93,7 @@ class RunFeed:
         finally:
             waiters = self._waiters.get(run_id)
             if waiters is not None:
-                waiters.discard(event)
+                waiters.discard(mine)
                 if not waiters:
                     del self._waiters[run_id]
             if not self._waiters:

@@ -168,8 +168,9 @@ class PostgresStore(Store):
                 try:
                     await conn.execute(f'LISTEN "{self._channel}"')
                     self._listening = True
-                    self._changed = True  # anything may have happened while deaf
-                    self._hub.deliver([WORK])
+                    self._changed = True  # anything may have happened while deaf:
+                    self._heard += 1  # look for work, and let waiters read their runs
+                    self._hub.deliver([WORK, Notice(NoticeKind.STATUS)])
                     delay = 0.1
                     async for note in conn.notifies():
                         writer = self._writer

@@ -52,10 +52,11 @@ class _Engine:
     *processes'* commits: this process's all go through this one connection.
     """
 
-    def __init__(self, writer: Writer, reader: Conn) -> None:
+    def __init__(self, writer: Writer, reader: Conn, synchronous: str) -> None:
         self.writer = writer
         self.reader = reader
         self.reader_lock = threading.Lock()
+        self.synchronous = synchronous
         self.users = 0
 
 
@@ -141,6 +142,7 @@ class SQLiteStore(Store):
             )
         self._key = key
         self._engine: _Engine | None = None
+        self._open_lock: asyncio.Lock | None = None
         self._data_version: int | None = None
         self.reads = 0
 
@@ -179,18 +181,34 @@ class SQLiteStore(Store):
         return conn
 
     async def open(self) -> None:
-        if self._engine is not None:
-            return
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:  # two callers opening at once share one opening
+            if self._engine is None:
+                await self._open()
+
+    async def _open(self) -> None:
         await self.upgrade()
         with _shared_lock:
             engine = _engines.get(self._key)
+            if engine is not None and engine.synchronous != self._synchronous:
+                raise ConfigurationError(
+                    f"{self.url} asks for synchronous={self._synchronous}, but this process "
+                    f"already has the database open with synchronous={engine.synchronous}: "
+                    "open it with the same setting everywhere in one process"
+                )
             if engine is None or not engine.writer.is_alive():  # none yet, or it died
+                reader = self._connect()
                 writer = Writer(self._connect, execute, self._hub.deliver)
                 writer.start()
-                engine = _engines[self._key] = _Engine(writer, self._connect())
+                engine = _engines[self._key] = _Engine(writer, reader, self._synchronous)
             engine.users += 1
         self._engine = engine
-        self._data_version = await self.change_token()  # what "changed since" means
+        try:
+            self._data_version = await self.change_token()  # what "changed since" means
+        except BaseException:
+            await self.close()
+            raise
 
     async def upgrade(self) -> list[int]:
         """Apply pending migrations (open() does this for SQLite: one machine, no operator)."""
