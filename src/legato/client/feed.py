@@ -86,7 +86,12 @@ class RunFeed:
         self._waiters.setdefault(run_id, set()).add(mine)
         checker = self._checker
         if checker is None or checker.done() or checker.get_loop().is_closed():
-            self._token = None
+            # The baseline is taken before the waiter reads its run: a change after the
+            # read moves the token, so the checker cannot miss it (nor read for nothing).
+            try:
+                self._token = await self._store.change_token()
+            except Exception:
+                self._token = None  # the checker reads at once
             self._checker = loop.create_task(self._check_others())
         try:
             yield event
