@@ -18,7 +18,7 @@ from legato.errors import Unavailable
 from legato.records import NewRun
 from legato.store import open_store
 from legato.store.ops import one
-from tests.helpers import run
+from tests.helpers import run, wait_until
 
 
 @legato.workflow
@@ -45,11 +45,14 @@ def test_resident_run_sees_other_process_signal_while_a_client_waits(tmp_path: P
         client = legato.AsyncClient(store)
         try:
             h = await client.start(review_waits_go)
-            while (await client.get(h.run_id)).status is not legato.RunStatus.RUNNING:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.3)
+
+            def resident_and_waiting() -> bool:
+                execution = worker.executions.get(h.run_id)
+                return execution is not None and bool(execution.ctx.waits)
+
+            await wait_until(resident_and_waiting)
             waiter = asyncio.ensure_future(client.wait(h.run_id, timeout=60))
-            await asyncio.sleep(0.1)
+            await wait_until(lambda: h.run_id in client._feed._waiters)
             code = (
                 "import asyncio, legato\n"
                 "async def m():\n"
@@ -141,11 +144,11 @@ def test_feed_keeps_checking_after_one_failed_read(tmp_path: Path) -> None:
             client.store.run_statuses = flaky  # type: ignore[method-assign]
             wa = asyncio.ensure_future(client.wait(a.run_id))
             wb = asyncio.ensure_future(client.wait(b.run_id))
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: len(client._feed._waiters) == 2)
             other = sqlite3.connect(path)
             other.execute("UPDATE runs SET updated_at = 1 WHERE run_id = ?", (a.run_id,))
             other.commit()
-            await asyncio.sleep(0.1)
+            await wait_until(lambda: calls["n"] >= 1)  # the failed read happened
             other.execute("UPDATE runs SET status = 'completed' WHERE run_id = ?", (b.run_id,))
             other.commit()
             other.close()
