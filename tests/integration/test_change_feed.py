@@ -28,10 +28,12 @@ def test_a_wait_reads_the_run_only_when_it_changes(db_url: str) -> None:
         async with running_worker(db_url), legato.AsyncClient(db_url) as client:
             handle = await client.start(feed_waits_for_go)
             await wait_until(status_is(client, handle.run_id, legato.RunStatus.WAITING))
+            start = client.store.stats["reads"]
             waiting = asyncio.ensure_future(client.wait(handle.run_id, timeout=60))
-            await asyncio.sleep(0.1)  # the waiter has made its first read
+            await wait_until(lambda: client.store.stats["reads"] > start)  # its first read
             before = client.store.stats["reads"]
-            # An observation window: a waiter that polled every 50 ms would read ~20 times.
+            # A deliberate observation window, not a pause for something to settle: a
+            # waiter that polled every 50 ms would read about 20 times in it.
             await asyncio.sleep(1.0)
             during = client.store.stats["reads"] - before
             assert not waiting.done()

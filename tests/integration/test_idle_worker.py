@@ -30,7 +30,7 @@ def test_an_idle_sqlite_worker_commits_nothing_for_ten_seconds(tmp_path: Path) -
                 changes = 0
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.05)  # the sampling interval of the window
                     now = watcher.execute("PRAGMA data_version").fetchone()[0]
                     changes += now != first
                     first = now

@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -74,8 +75,11 @@ def test_resident_run_sees_other_process_signal_while_a_client_waits(tmp_path: P
 def test_sqlite_write_submitted_while_closing_does_not_hang(tmp_path: Path) -> None:
     """Finding 2: ops queued behind the writer's stop sentinel are never resolved."""
 
+    started = threading.Event()
+
     def slow_op():  # type: ignore[no-untyped-def]
-        time.sleep(0.5)
+        started.set()
+        time.sleep(0.5)  # holds the writer while close() begins behind it
         yield one("get_run", run_id="x")
 
     def quick_op():  # type: ignore[no-untyped-def]
@@ -86,9 +90,10 @@ def test_sqlite_write_submitted_while_closing_does_not_hang(tmp_path: Path) -> N
         store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
         await store.open()
         store._submit(slow_op)  # type: ignore[attr-defined]
-        await asyncio.sleep(0.05)
+        writer = store._engine.writer  # type: ignore[attr-defined]
+        assert await asyncio.to_thread(started.wait, 5)  # the writer is inside slow_op
         closing = asyncio.ensure_future(store.close())
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: writer._closing)  # close() has begun
         try:
             late = store._submit(quick_op)  # type: ignore[attr-defined]
         except Unavailable:
@@ -214,7 +219,17 @@ def test_postgres_cancelled_close_does_not_strand_writes(postgres_url: str) -> N
             "SELECT pg_advisory_xact_lock(hashtext('legato-events/' || %s))", (schema,)
         )
         blocked = asyncio.ensure_future(store.append_event("{}", "t", "s", time.time()))
-        await asyncio.sleep(0.2)
+        def writer_waits_on_the_lock() -> bool:
+            writer_pid = store._writer.backend_pid  # type: ignore[attr-defined]
+            if writer_pid is None:  # it connects with its first group
+                return False
+            with psycopg.connect(base, autocommit=True) as probe:
+                row = probe.execute(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (writer_pid,)
+                ).fetchone()
+            return row is not None and row[0] == "Lock"
+
+        await wait_until(writer_waits_on_the_lock)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(store.close(), 0.5)
         await conn.rollback()

@@ -12,11 +12,9 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from .ops import Notice, NoticeKind, Op
-
-T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
