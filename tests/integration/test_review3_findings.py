@@ -219,6 +219,7 @@ def test_postgres_cancelled_close_does_not_strand_writes(postgres_url: str) -> N
             "SELECT pg_advisory_xact_lock(hashtext('legato-events/' || %s))", (schema,)
         )
         blocked = asyncio.ensure_future(store.append_event("{}", "t", "s", time.time()))
+
         def writer_waits_on_the_lock() -> bool:
             writer_pid = store._writer.backend_pid  # type: ignore[attr-defined]
             if writer_pid is None:  # it connects with its first group

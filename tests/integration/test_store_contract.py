@@ -239,7 +239,7 @@ def test_due_timers_make_runs_claimable(store_url: str) -> None:
             await store.create_run(NewRun("r1", "wf", None), NOW)
             lease = await claim_one(store, "w1")
             await store.suspend_run(lease, Suspension(NOW + 10), NOW)
-            assert await store.next_wake_at() == (NOW + 10, None)
+            assert await store.next_wake_at(NAMES) == (NOW + 10, None)
             assert await store.claim_runs("w1", 10, NOW + 9, NOW, 15, NAMES) == []
             assert len(await store.claim_runs("w1", 10, NOW + 10, NOW, 15, NAMES)) == 1
         finally:
@@ -437,7 +437,7 @@ def test_paused_runs_workflows_and_queues_are_not_claimed_until_resumed(store_ur
             await store.set_paused(PauseScope.WORKFLOW, "parent", True, NOW)
             queues = ["default", "slow"]
             assert await store.claim_runs("w1", 10, NOW, NOW, 15, NAMES, queues) == []
-            assert await store.next_wake_at() == (None, None)
+            assert await store.next_wake_at(NAMES) == (None, None)
             pauses = {(p.scope, p.name) for p in await store.list_pauses()}
             assert pauses == {(PauseScope.QUEUE, "slow"), (PauseScope.WORKFLOW, "parent")}
             await store.set_paused(PauseScope.QUEUE, "slow", False, NOW)

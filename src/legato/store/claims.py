@@ -111,8 +111,19 @@ def list_queues() -> Op[list[QueueLimits]]:
     return [queue_from_row(r) for r in (yield rows("list_queues"))]
 
 
-def next_wake_at() -> Op[tuple[float | None, float | None]]:
-    row = yield one("next_wake")
+def next_wake_at(
+    workflows: Sequence[str],
+    families: Sequence[str],
+    queues: Sequence[str],
+    capabilities: Sequence[str],
+) -> Op[tuple[float | None, float | None]]:
+    row = yield one(
+        "next_wake",
+        workflows=list(workflows),
+        families=list(families),
+        queues=list(queues),
+        capabilities=list(capabilities),
+    )
     return row["timer"], row["lease"]
 
 
@@ -181,7 +192,16 @@ class Claims(Plumbing):
         result: list[QueueLimits] = await self._read(list_queues)
         return result
 
-    async def next_wake_at(self) -> tuple[float | None, float | None]:
-        """(earliest timer, earliest lease expiry): when an idle worker must look again."""
-        result: tuple[float | None, float | None] = await self._read(next_wake_at)
+    async def next_wake_at(
+        self,
+        workflows: Sequence[str],
+        queues: Sequence[str] = ("default",),
+        families: Sequence[str] = (),
+        capabilities: Sequence[str] = (),
+    ) -> tuple[float | None, float | None]:
+        """(earliest timer, earliest lease expiry) among the runs a worker with these
+        workflows, families, queues and capabilities could claim: when it must look again."""
+        result: tuple[float | None, float | None] = await self._read(
+            partial(next_wake_at, workflows, families, queues, capabilities)
+        )
         return result

@@ -356,7 +356,12 @@ class Worker:
     async def _idle_timeout(self) -> float:
         if len(self.executions) >= self.concurrency:
             return self.poll_interval
-        timer, lease = await self.store.next_wake_at()
+        timer, lease = await self.store.next_wake_at(
+            self.known_workflows(),
+            self.queues,
+            self.app.family_prefixes(),
+            self.app.capabilities(),
+        )
         distance = self.poll_interval
         if timer is not None:  # timers follow the workflow clock
             distance = min(distance, timer - self.clock.now())

@@ -258,11 +258,21 @@ FROM workers w ORDER BY heartbeat_at DESC;
 UPDATE runs SET lease_expires_at = 0 WHERE owner = %(owner)s AND status = 'running';
 
 -- name: next_wake
+-- Only runs this worker could claim: a due timer of a run it cannot take must not
+-- keep it from sleeping (the same filters as the candidates).
 SELECT (SELECT MIN(wake_at) FROM runs WHERE status = 'waiting'
+  AND (workflow = ANY(%(workflows)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f)))
+  AND queue = ANY(%(queues)s)
+  AND (requires IS NULL OR requires::jsonb <@ to_jsonb(%(capabilities)s::text[]))
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))) AS timer,
        (SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running'
+  AND (workflow = ANY(%(workflows)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f)))
+  AND queue = ANY(%(queues)s)
+  AND (requires IS NULL OR requires::jsonb <@ to_jsonb(%(capabilities)s::text[]))
   AND NOT paused
   AND queue <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'queue'))
   AND workflow <> ALL(ARRAY(SELECT name FROM pauses WHERE scope = 'workflow'))) AS lease;

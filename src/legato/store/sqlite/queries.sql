@@ -245,11 +245,27 @@ FROM workers w ORDER BY heartbeat_at DESC;
 UPDATE runs SET lease_expires_at = 0 WHERE owner = :owner AND status = 'running';
 
 -- name: next_wake
+-- Only runs this worker could claim: a due timer of a run it cannot take must not
+-- keep it from sleeping (the same filters as the candidates).
 SELECT (SELECT MIN(wake_at) FROM runs WHERE status = 'waiting' AND wake_at IS NOT NULL
+  AND (workflow IN (SELECT value FROM json_each(:workflows))
+       OR EXISTS (SELECT 1 FROM json_each(:families) f
+                  WHERE substr(workflow, 1, length(f.value)) = f.value))
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND (requires IS NULL OR NOT EXISTS (
+       SELECT 1 FROM json_each(requires) r
+       WHERE r.value NOT IN (SELECT value FROM json_each(:capabilities))))
   AND paused = 0
   AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
   AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')) AS timer,
        (SELECT MIN(lease_expires_at) FROM runs WHERE status = 'running'
+  AND (workflow IN (SELECT value FROM json_each(:workflows))
+       OR EXISTS (SELECT 1 FROM json_each(:families) f
+                  WHERE substr(workflow, 1, length(f.value)) = f.value))
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND (requires IS NULL OR NOT EXISTS (
+       SELECT 1 FROM json_each(requires) r
+       WHERE r.value NOT IN (SELECT value FROM json_each(:capabilities))))
   AND paused = 0
   AND queue NOT IN (SELECT name FROM pauses WHERE scope = 'queue')
   AND workflow NOT IN (SELECT name FROM pauses WHERE scope = 'workflow')) AS lease;
