@@ -86,7 +86,7 @@ class Steps(Waits):
             ended = interrupted_for_good(step, entry, history, self.host.now())
             if ended is not None:
                 failed, error = ended
-                await self.host.persist([failed])
+                await self.host.persist([failed], settles=True)  # final, as on replay
                 raise error
         if entry is not None and entry.status is EntryStatus.WAITING and entry.wake_at:
             await self._backoff_until(entry)  # a durable back-off between attempts
@@ -152,7 +152,9 @@ class Steps(Waits):
                             raise
                     continue
                 final = replace(failed, status=EntryStatus.FAILED, ended_at=now)
-                await self.host.persist([final])
+                # The step failed for good: the workflow sees it, as a replay will (a
+                # timeout of the workflow's that fires during this write must not win).
+                await self.host.persist([final], settles=True)
                 raise StepError(
                     step.name,
                     f"{type(exc).__module__}.{type(exc).__qualname__}",
