@@ -86,3 +86,36 @@ def test_a_timeout_during_a_failed_steps_write_replays_the_same_way(db_url: str)
         assert [json.loads(record.output or "null")] == branches_taken
 
     run(body)
+
+
+@legato.workflow
+async def final_review_child_waits() -> str:
+    await legato.wait_for_signal("never")
+    return "done"
+
+
+@legato.workflow
+async def final_review_parent() -> str:
+    return str(await legato.child(final_review_child_waits, run_id="final-review-child"))
+
+
+def test_a_resident_child_learns_at_once_that_its_ended_parent_cancelled_it(
+    db_url: str,
+) -> None:
+    """The child waits in the worker's memory; its parent is cancelled. The cancel of the
+    child must reach it by the wake path, not at the next heartbeat (20 s here)."""
+
+    async def body() -> None:
+        async with running_worker(db_url, lease_seconds=60, evict_after=60) as (worker, client):
+            parent = await client.start(final_review_parent)
+
+            def child_resident_and_waiting() -> bool:
+                execution = worker.executions.get("final-review-child")
+                return execution is not None and bool(execution.ctx.waits)
+
+            await wait_until(child_resident_and_waiting)
+            await client.cancel(parent.run_id)
+            record = await client.wait("final-review-child", timeout=10)
+        assert record.status is RunStatus.CANCELLED
+
+    run(body)

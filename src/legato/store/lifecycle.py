@@ -9,7 +9,7 @@ from typing import Any
 from ..records import JournalEntry, NewRun, RunStatus, Suspension
 from .base import Lease
 from .journal import holds, upsert
-from .ops import WORK, Op, arrived, count, one, status_changed
+from .ops import WORK, Op, arrived, count, one, rows, status_changed
 from .plumbing import Plumbing
 from .rows import child_entry_status, child_id_taken, entry_from_row, new_run_params, run_from_row
 
@@ -104,10 +104,12 @@ def finish_run(
 
 
 def cancel_children(run_id: str, now: float) -> Op[int]:
-    cancelled: int = yield count("cancel_children", run_id=run_id, now=now)
+    cancelled = yield rows("cancel_children", run_id=run_id, now=now)
     if cancelled:
         yield WORK
-    return cancelled
+    for child in cancelled:  # a child held in a worker's memory learns it at once
+        yield arrived(child["run_id"])
+    return len(cancelled)
 
 
 def release_run(lease: Lease, now: float) -> Op[bool]:

@@ -208,7 +208,8 @@ UPDATE runs SET cancel_requested = true, updated_at = %(now)s,
        status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END,
        wake_at = CASE WHEN status = 'waiting' THEN NULL ELSE wake_at END
 WHERE parent_run_id = %(run_id)s AND NOT detached
-  AND status NOT IN ('completed', 'failed', 'cancelled');
+  AND status NOT IN ('completed', 'failed', 'cancelled')
+RETURNING run_id;
 
 -- name: resolve_child_entry
 UPDATE journal SET status = %(status)s, output = %(output)s, error = %(error)s,

@@ -109,7 +109,10 @@ class PostgresStore(Store):
 
         Unlike SQLite, PostgreSQL schemas are not changed implicitly: many workers on many
         hosts share the database, so upgrading it is an explicit, one-time operator step.
+        Opening an open store does nothing.
         """
+        if self._writer is not None:
+            return
         await self._migrate(apply=False)
         self._pool = AsyncConnectionPool(
             self._conninfo,

@@ -197,7 +197,8 @@ UPDATE runs SET cancel_requested = 1, updated_at = :now,
        status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END,
        wake_at = CASE WHEN status = 'waiting' THEN NULL ELSE wake_at END
 WHERE parent_run_id = :run_id AND detached = 0
-  AND status NOT IN ('completed', 'failed', 'cancelled');
+  AND status NOT IN ('completed', 'failed', 'cancelled')
+RETURNING run_id;
 
 -- name: resolve_child_entry
 UPDATE journal SET status = :status, output = :output, error = :error, ended_at = :now
