@@ -148,13 +148,20 @@ async def signal_during_step(key: str) -> int:
 # -- workloads -----------------------------------------------------------------------------
 async def with_worker(db: str, body: Any, **options: Any) -> Any:
     """The worker and the client on stores of their own, as the docs show (and as DBOS's
-    client and its workflows are measured): the client's reads are its own."""
+    client and its workflows are measured): the client's reads are its own. The body
+    starts once the worker serves, as DBOS's measurements start after ``DBOS.launch()``."""
     store = open_store(db)
     await store.open()
     worker = legato.Worker(store, **options)
     serving = asyncio.create_task(worker.run())
     client = legato.AsyncClient(db)
     try:
+        ready = asyncio.ensure_future(worker.ready())
+        await asyncio.wait({ready, serving}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            await serving  # it ended before serving: its error is the bench's
+            raise RuntimeError("the worker stopped before it served")
         async with client:
             return await body(client, worker)
     finally:

@@ -147,6 +147,7 @@ class Worker:
         self._touched: set[str] = set()  # runs in memory something arrived for
         self._check_all = False  # another process committed: look at every run in memory
         self._checking = False
+        self._ready = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------
     async def run(self) -> None:
@@ -162,6 +163,7 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
             await self._register()
+            self._ready.set()
             log.info(
                 "worker %s started (host %s, pid %d, concurrency %d, queues %s)",
                 self.worker_id,
@@ -180,6 +182,15 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             await self._shutdown()
+
+    async def ready(self) -> None:
+        """Return once :meth:`run` has registered the worker and is about to claim.
+
+        For callers that start runs and time them: the clock starts after the worker
+        serves. It waits for ever if ``run`` is never called or fails first, so race it
+        with the ``run`` task.
+        """
+        await self._ready.wait()
 
     def wake(self) -> None:
         """Look for work now (thread-safe)."""
