@@ -62,11 +62,18 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class Writer(threading.Thread):
-    """Drains queued write operations into grouped transactions, one savepoint per op.
+class _OpLeftChanges(Exception):
+    """An op of a group without savepoints failed after changing rows."""
 
-    An op that fails rolls back to its savepoint and reports its error; the others of the
-    group still commit, in the same single commit. ``peek`` runs a read on the writer's
+
+class Writer(threading.Thread):
+    """Drains queued write operations into grouped transactions.
+
+    An op that fails reports its error and undoes only its own changes; the others of
+    the group still commit, in the same single commit. Savepoints would give that at
+    the cost of two statements per op (each a GIL round trip on this thread), so a
+    group runs without them and only one whose failed op had changed rows runs again
+    with a savepoint per op. ``peek`` runs a read on the writer's
     own connection outside any transaction (``PRAGMA data_version`` there ignores this
     process's own commits), so change detection takes no write lock.
     """
@@ -165,18 +172,13 @@ class Writer(threading.Thread):
             return fut, None, exc
 
     def _run_batch(self, conn: Conn, batch: list[Item]) -> None:
-        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
-        notices: list[Notice] = []
         try:
-            begin_immediate(conn)
             try:
-                for call, fut in batch:
-                    results.append(self._run_op(conn, call, fut, notices))
-                retry_busy(lambda: conn.execute("COMMIT"))
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
+                results, notices = self._run_group(conn, batch, savepoints=False)
+            except _OpLeftChanges:
+                # An op failed after changing rows, which only a savepoint could undo
+                # alone: the group was rolled back and runs again with one per op.
+                results, notices = self._run_group(conn, batch, savepoints=True)
         except Exception as batch_error:  # e.g. disk I/O error: every op of the group fails
             log.error("SQLite write group of %d failed: %s", len(batch), batch_error)
             failed = Unavailable(f"the SQLite write failed: {batch_error}")
@@ -190,21 +192,52 @@ class Writer(threading.Thread):
         self.counter.committed(len(batch), notices)
         self._resolve(results)
 
+    def _run_group(
+        self, conn: Conn, batch: list[Item], savepoints: bool
+    ) -> tuple[list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]], list[Notice]]:
+        """The ops of ``batch`` in one transaction, committed; rolled back if it raises."""
+        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
+        notices: list[Notice] = []
+        begin_immediate(conn)
+        try:
+            for call, fut in batch:
+                results.append(self._run_op(conn, call, fut, notices, savepoints))
+            retry_busy(lambda: conn.execute("COMMIT"))
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return results, notices
+
     def _run_op(
-        self, conn: Conn, call: OpCall, fut: asyncio.Future[Any] | None, notices: list[Notice]
+        self,
+        conn: Conn,
+        call: OpCall,
+        fut: asyncio.Future[Any] | None,
+        notices: list[Notice],
+        savepoint: bool,
     ) -> tuple[asyncio.Future[Any] | None, Any, BaseException | None]:
-        """One op under a savepoint: its failure undoes only its own statements."""
-        conn.execute("SAVEPOINT op")
+        """One op. Without a savepoint, a failure that changed no row (a refusal after
+        reads, or a statement SQLite undid by itself) needs nothing undone, so most
+        groups cost one statement per statement of their ops; a failure that did change
+        rows raises :class:`_OpLeftChanges` for the group to run again with savepoints."""
+        if savepoint:
+            conn.execute("SAVEPOINT op")
+        changes = conn.total_changes
         mine: list[Notice] = []
         try:
             value = drive(call(), lambda sql: self._execute(conn, sql), mine)
         except Exception as exc:
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
+            if savepoint:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+            elif conn.total_changes != changes:
+                raise _OpLeftChanges from exc
             if fut is None:
                 log.error("background write failed: %s", exc, exc_info=exc)
             return fut, None, exc
-        conn.execute("RELEASE op")
+        if savepoint:
+            conn.execute("RELEASE op")
         notices.extend(mine)
         return fut, value, None
 
