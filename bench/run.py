@@ -66,6 +66,15 @@ SIGNAL_WAIT_TARGET_S = 0.3  # W8: every wait ends at most this long after its si
 SCALE_WORKERS = (1, 2, 4)
 SCALING_TARGET = 1.6  # 4 worker processes reach at least 1.6 times the throughput of 1
 FEED_READS_TARGET = 2.0  # client.result reads a run about twice (start, end): no polling
+HOSTILE_TARGET_S, HOSTILE_TARGET_MB = 2.0, 100.0  # each hostile document refused within
+HOSTILE_DOCUMENTS = (  # (name, has a target): the last is the largest document accepted
+    ("alias_bomb", True),
+    ("expression_50000_terms", True),
+    ("flow_nested_330", True),
+    ("tagged_key", True),
+    ("json_nested_5000", True),
+    ("set_tasks_at_size_limit", False),
+)
 
 
 def collect(name: str, command: list[str]) -> tuple[list[dict[str, object]], bool]:
@@ -236,6 +245,29 @@ def scaling_table(value: dict[tuple[str, str, str], float]) -> Table:
     return table
 
 
+def hostile_table(value: dict[tuple[str, str, str], float]) -> tuple[Table, int]:
+    """Seconds and MB to refuse each hostile blueprint, and the targets (Legato only)."""
+    table = Table(
+        title=f"Hostile blueprints: refused within {HOSTILE_TARGET_S:g} s and "
+        f"{HOSTILE_TARGET_MB:g} MB (a fresh process each; bench/hostile_input.py)"
+    )
+    for column in ("document", "seconds", "MB", "met"):
+        table.add_column(column)
+    missed = 0
+    for name, has_target in HOSTILE_DOCUMENTS:
+        seconds = value.get(("legato", "HOSTILE", f"{name}_s"))
+        mb = value.get(("legato", "HOSTILE", f"{name}_mb"))
+        if seconds is None or mb is None:
+            table.add_row(name, "missing", "missing", "missing")
+            missed += has_target
+            continue
+        met = seconds <= HOSTILE_TARGET_S and mb <= HOSTILE_TARGET_MB
+        verdict = ("yes" if met else "NO") if has_target else "(no target)"
+        missed += has_target and not met
+        table.add_row(name, f"{seconds:g}", f"{mb:g}", verdict)
+    return table, missed
+
+
 def main() -> int:
     started = time.perf_counter()
     legato = [sys.executable, str(HERE / "legato_bench.py")]
@@ -245,6 +277,7 @@ def main() -> int:
         ("dbos on SQLite", dbos),
         ("legato on PostgreSQL", [*legato, "--db-kind", "postgres"]),
         ("dbos on PostgreSQL", [*dbos, "--database-url", PG_SERVER]),
+        ("hostile blueprints", [sys.executable, str(HERE / "hostile_input.py")]),
     ]
     rows: list[dict[str, object]] = []
     failed = 0
@@ -273,6 +306,9 @@ def main() -> int:
     failed += missed + add_scaling_rows(table, value)
     console.print(table)
     console.print(scaling_table(value))
+    table, missed = hostile_table(value)
+    failed += missed
+    console.print(table)
     print(f"results written to {out}")
     print(f"total bench time {time.perf_counter() - started:.0f}s")
     return 1 if failed else 0

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from .errors import PayloadError
 
-_ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
+# NaN and infinities stay floats (pydantic would turn them into null, so a float input
+# became None and failed only at the worker): json.dumps refuses them, at the caller.
+_ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any, config=ConfigDict(ser_json_inf_nan="constants"))
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 _PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types: not their subclasses
 
@@ -62,7 +65,45 @@ def to_jsonable(value: Any, what: str) -> Any:
 
 def dumps(value: Any, what: str) -> str:
     """Encode ``value`` as a JSON string (compact); ``what`` names it in errors."""
-    return json.dumps(to_jsonable(value, what), separators=(",", ":"), allow_nan=False)
+    plain = to_jsonable(value, what)
+    try:
+        return json.dumps(plain, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:  # NaN or an infinity
+        raise PayloadError(
+            f"{what} cannot be stored as JSON ({exc}): JSON has no NaN or Infinity; "
+            "send null or a string"
+        ) from None
+    except RecursionError:
+        raise PayloadError(f"{what} is nested too deeply to be stored as JSON") from None
+
+
+def parse_json(text: str, what: str) -> Any:
+    """Parse JSON text a person or a remote caller wrote (``--input``, a request body).
+
+    Every way it can be wrong is a :class:`PayloadError` (an ``InvalidInput``) naming
+    ``what``: a syntax error with its line and column, nesting Python cannot parse, an
+    integer of more digits than Python converts, and ``NaN``/``Infinity``, which
+    Python's parser accepts but JSON does not have.
+    """
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise PayloadError(f"{what} is nested too deeply to parse") from None
+    except ValueError as exc:
+        if "digits" in str(exc):  # Python's integer-conversion limit
+            raise PayloadError(
+                f"{what} has an integer of more digits than Legato reads "
+                f"({sys.get_int_max_str_digits():,}); send it as a string"
+            ) from None
+        raise PayloadError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value; send null or a string")
 
 
 def from_jsonable(data: Any, annotation: Any, what: str) -> Any:

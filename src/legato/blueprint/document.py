@@ -78,9 +78,30 @@ def load_blueprint(
 
 
 def load_blueprint_file(path: str | Path, **options: Any) -> Blueprint:
-    """:func:`load_blueprint` on a file's text (the file name is used in messages)."""
+    """:func:`load_blueprint` on a file's text (the file name is used in messages).
+
+    Bytes that are not UTF-8 are a problem of the document (with its line and column),
+    not a ``UnicodeDecodeError``; a file that cannot be read raises ``OSError``.
+    """
     path = Path(path)
-    return load_blueprint(path.read_text(encoding="utf-8"), str(path), **options)
+    return load_blueprint(decode_source(path.read_bytes(), str(path)), str(path), **options)
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """A document's bytes as text; raises BlueprintInvalid where they are not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        from .source import Problem
+
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        message = (
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot start or continue a "
+            "character; save the file as UTF-8"
+        )
+        raise BlueprintInvalid([Problem(filename, line, column, "", message)]) from None
 
 
 @functools.lru_cache(maxsize=256)

@@ -27,6 +27,7 @@ from typing import Any
 import jq
 
 from ..errors import BlueprintFault, ExpressionError
+from . import limits
 
 _ENCLOSED = re.compile(r"^\s*\$\{(.*)\}\s*$", re.DOTALL)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -87,6 +88,21 @@ def check(value: str, names: tuple[str, ...] = ()) -> str | None:
     text = strip(value)
     if not text:
         return "the expression is empty"
+    budget = limits.compile_budget.get()
+    bounds = budget.limits if budget is not None else limits.current()
+    if len(text) > bounds.max_expression_chars:
+        return (
+            f"the expression is {len(text):,} characters; the limit is "
+            f"{bounds.max_expression_chars:,} (set "
+            f"{limits.Limits.setting('max_expression_chars')} to raise it)"
+        )
+    if budget is not None and budget.spent > bounds.max_compile_seconds:
+        return (
+            f"not compiled: this document's expressions took more than "
+            f"{bounds.max_compile_seconds:g} s to compile (set "
+            f"{limits.Limits.setting('max_compile_seconds')} to raise the limit)"
+        )
+    started = time.perf_counter()
     try:
         # Compiled alone (variables declared as arguments), so jq's line and column
         # refer to the author's text, not to the wrapper :func:`evaluate` adds.
@@ -94,6 +110,9 @@ def check(value: str, names: tuple[str, ...] = ()) -> str | None:
     except ValueError as exc:
         # The shadowing definitions take line 1: give the line of the author's text.
         return _LINE.sub(lambda m: f"line {int(m.group(1)) - 1}", _first_line(str(exc)))
+    finally:
+        if budget is not None:
+            budget.spent += time.perf_counter() - started
     return None
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from .limits import Limits, current
+
 __all__ = ["Path", "Problem", "SourceMap", "format_path", "load_source"]
 
 Path = tuple[str | int, ...]
@@ -90,57 +92,134 @@ class SourceMap(Mapping[Path, tuple[int, int]]):
             self._keys[path] = key
 
 
-def load_source(text: str, filename: str = "<string>") -> tuple[Any, SourceMap, list[Problem]]:
+def load_source(
+    text: str, filename: str = "<string>", limits: Limits | None = None
+) -> tuple[Any, SourceMap, list[Problem]]:
     """Parse YAML or JSON ``text``: ``(value, positions, problems)``.
 
     ``value`` is None when the text cannot be parsed at all (``problems`` says why and
     where); otherwise it is the whole document, and ``problems`` lists duplicate keys and
     the like. JSON is recognised by a ``.json`` file name, or text that starts with ``{``.
+    A document over one of the ``limits`` (default: :func:`legato.blueprint.limits.current`)
+    is not parsed further: one problem names the limit and its setting.
     """
+    limits = limits or current()
     positions = SourceMap()
+    size = len(text) if len(text) * 4 <= limits.max_bytes else _utf8_size(text)
+    if size > limits.max_bytes:
+        message = _over("the document is", size, "bytes", "max_bytes", limits.max_bytes)
+        return None, positions, [Problem(filename, 1, 1, "", message)]
     if _is_json(text, filename):
-        problem = _json_syntax(text, filename)
+        problem = _json_syntax(text, filename, limits)
         if problem is not None:
             return None, positions, [problem]
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = _compose(text, limits)
+    except _LimitReached as exc:
+        return None, positions, [_syntax_problem(exc, filename)]
+    except RecursionError:  # a max_depth raised past what the parser's recursion allows
+        message = (
+            f"the document nests too deeply for the YAML parser; lower its nesting "
+            f"(or {Limits.setting('max_depth')}, now {limits.max_depth})"
+        )
+        return None, positions, [Problem(filename, 1, 1, "", message)]
     except yaml.MarkedYAMLError as exc:
         problem = _syntax_problem(exc, filename)
-        where = _enclosing_path(text, problem.line)
+        where = _enclosing_path(text, problem.line, limits)
         return None, positions, [dataclasses.replace(problem, path=where)]
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
+        return None, positions, [_reader_problem(exc, text, filename)]
     except yaml.YAMLError as exc:  # not raised by the pure-Python loader; kept as a guard
         return None, positions, [Problem(filename, 1, 1, "", f"YAML error: {exc}")]
     if node is None:
         return None, positions, [Problem(filename, 1, 1, "", "the document is empty")]
-    builder = _Builder(filename, positions)
-    value = builder.value(node, (), None)
+    builder = _Builder(filename, positions, limits)
+    try:
+        value = builder.value(node, (), None)
+    except _LimitReached as exc:
+        return None, SourceMap(), [_syntax_problem(exc, filename)]
+    except RecursionError:
+        message = (
+            f"the document nests too deeply to read; lower its nesting "
+            f"(or {Limits.setting('max_depth')}, now {limits.max_depth})"
+        )
+        return None, SourceMap(), [Problem(filename, 1, 1, "", message)]
+    if value is None:  # "~", "null", a bare tag: nothing to validate
+        problem = Problem(filename, 1, 1, "", "the document is empty (null)")
+        return None, positions, [*dict.fromkeys(builder.problems), problem]
     # An anchored node is built once per alias, so its problems can repeat: keep one each.
     return value, positions, list(dict.fromkeys(builder.problems))
 
 
-def _enclosing_path(text: str, line: int) -> str:
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _over(what: str, size: int, unit: str, limit: str, value: float) -> str:
+    return (
+        f"{what} {size:,} {unit}; the limit is {value:,} (set {Limits.setting(limit)} to raise it)"
+    )
+
+
+class _LimitReached(yaml.MarkedYAMLError):
+    """The document is over one of the :class:`Limits`: reported as it is, no context."""
+
+
+def _compose(text: str, limits: Limits) -> yaml.Node | None:
+    loader = _Loader(text)
+    loader.max_depth = limits.max_depth
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, filename: str) -> Problem:
+    at = min(max(exc.position, 0), len(text))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return Problem(
+        filename,
+        line,
+        column,
+        "",
+        f"character U+{char:04X} is not allowed in a YAML or JSON document; remove it",
+    )
+
+
+def _enclosing_path(text: str, line: int, limits: Limits) -> str:
     """The DSL path of the block a syntax error sits in, to name it in the message.
 
     The text above the bad line usually parses: the deepest mapping or list that starts
-    there is where the bad line was meant to go (``do[0].getPet.with``).
+    there is where the bad line was meant to go (``do[0].getPet.with``). Only a few
+    lines are given up before the search stops, so that a large broken document costs a
+    few parses, not one per line.
     """
     lines = text.splitlines()[: max(0, line - 1)]
-    while lines:
+    for _ in range(_ENCLOSING_TRIES):
+        if not lines:
+            return ""
         try:
-            node = yaml.compose("\n".join(lines), Loader=_Loader)
+            node = _compose("\n".join(lines), limits)
+            if node is None:
+                return ""
+            positions = SourceMap()
+            value = _Builder("", positions, limits).value(node, (), None)
+        except _LimitReached:
+            return ""
         except yaml.YAMLError:
             lines.pop()
             continue
-        if node is None:
-            return ""
-        positions = SourceMap()
-        value = _Builder("", positions).value(node, (), None)
         # The last thing that starts above the bad line; a plain value's parent block.
         best = max(positions, key=lambda path: (positions[path][0], len(path)), default=())
         if best and _at(value, best) is not None and not isinstance(_at(value, best), dict | list):
             best = best[:-1]
         return format_path(best)
     return ""
+
+
+_ENCLOSING_TRIES = 8
 
 
 def _at(value: Any, path: Path) -> Any:
@@ -156,11 +235,22 @@ def _is_json(text: str, filename: str) -> bool:
     return filename.lower().endswith(".json") or text.lstrip().startswith("{")
 
 
-def _json_syntax(text: str, filename: str) -> Problem | None:
+def _json_syntax(text: str, filename: str, limits: Limits) -> Problem | None:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
         return Problem(filename, exc.lineno, exc.colno, "", f"JSON syntax error: {exc.msg}")
+    except RecursionError:
+        message = _over(
+            "the document nests deeper than",
+            limits.max_depth,
+            "levels",
+            "max_depth",
+            limits.max_depth,
+        )
+        return Problem(filename, 1, 1, "", message)
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        return Problem(filename, 1, 1, "", f"JSON value error: {exc}")
     return None
 
 
@@ -170,7 +260,9 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str) -> Problem:
     problem = (exc.problem or "").strip()
     context = (exc.context or "").strip()
     started = exc.context_mark.line + 1 if exc.context_mark is not None else None
-    if "cannot start any token" in problem and "'\\t'" in problem:
+    if isinstance(exc, _LimitReached):
+        message = problem
+    elif "cannot start any token" in problem and "'\\t'" in problem:
         message = "bad indentation: a tab cannot indent YAML; indent with spaces"
     elif problem.startswith("expected <block end>") or problem.startswith(
         "expected <block mapping"
@@ -197,7 +289,29 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str) -> Problem:
 
 
 class _Loader(yaml.SafeLoader):
-    """A safe loader whose implicit scalar types are YAML 1.2's, not YAML 1.1's."""
+    """A safe loader whose implicit scalar types are YAML 1.2's, not YAML 1.1's, and
+    that refuses nesting deeper than ``max_depth`` (PyYAML composes recursively, so a
+    few hundred nested ``[`` would otherwise end in RecursionError)."""
+
+    max_depth = Limits.max_depth
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > self.max_depth:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                message = _over(
+                    "the document nests deeper than",
+                    self.max_depth,
+                    "levels",
+                    "max_depth",
+                    self.max_depth,
+                )
+                raise _LimitReached(problem=message, problem_mark=mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {}
@@ -223,6 +337,11 @@ _Loader.add_implicit_resolver(
 _Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"])
 
 _TAG = "tag:yaml.org,2002:"
+
+
+def _short(text: str) -> str:
+    """``text`` quoted for a message, cut in the middle if it is long."""
+    return repr(text) if len(text) <= 60 else repr(f"{text[:28]}…{text[-28:]}")
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -254,13 +373,34 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 class _Builder:
     """Turns a composed node tree into plain values, recording positions and problems."""
 
-    def __init__(self, filename: str, positions: SourceMap) -> None:
+    def __init__(self, filename: str, positions: SourceMap, limits: Limits) -> None:
         self.filename = filename
         self.positions = positions
+        self.limits = limits
         self.problems: list[Problem] = []
         self._open: set[int] = set()  # node ids being built, to stop recursive aliases
+        self._built = 0  # values built: an alias builds its node again, each time
 
     def value(self, node: yaml.Node, path: Path, key: yaml.Node | None) -> Any:
+        self._built += 1
+        if self._built > self.limits.max_values:
+            message = _over(
+                "the document expands to more than",
+                self.limits.max_values,
+                "values (each YAML alias repeats what its anchor holds)",
+                "max_values",
+                self.limits.max_values,
+            )
+            raise _LimitReached(problem=message, problem_mark=node.start_mark)
+        if len(path) > self.limits.max_depth:  # aliases inside anchors nest further
+            message = _over(
+                "the document nests deeper than",
+                self.limits.max_depth,
+                "levels once its YAML aliases are expanded",
+                "max_depth",
+                self.limits.max_depth,
+            )
+            raise _LimitReached(problem=message, problem_mark=node.start_mark)
         start = (node.start_mark.line + 1, node.start_mark.column + 1)
         key_at = (key.start_mark.line + 1, key.start_mark.column + 1) if key is not None else None
         block = isinstance(node, yaml.CollectionNode) and not node.flow_style
@@ -294,7 +434,7 @@ class _Builder:
             return _scalar(node)
         except ValueError:
             tag = node.tag.replace(_TAG, "!!")
-            self._problem(start, path, f"{node.value!r} is not a valid '{tag}' value")
+            self._problem(start, path, f"{_short(node.value)} is not a valid '{tag}' value")
             return node.value
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
@@ -310,7 +450,7 @@ class _Builder:
                 at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 self._problem(at, path, "a mapping key must be a plain value, not a collection")
                 continue
-            key = _scalar(key_node) if key_node.tag.startswith(_TAG) else key_node.value
+            key = self._key(key_node, path)
             if key in seen:
                 at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 self._problem(
@@ -322,6 +462,19 @@ class _Builder:
             seen[key] = key_node.start_mark.line + 1
             result[key] = self.value(value_node, (*path, key), key_node)
         return result
+
+    def _key(self, node: yaml.ScalarNode, path: Path) -> Any:
+        """A mapping key's value; a tagged key that does not parse (``!!float abc``) is
+        reported and kept as its text."""
+        if not node.tag.startswith(_TAG):
+            return node.value
+        try:
+            return _scalar(node)
+        except ValueError:
+            at = (node.start_mark.line + 1, node.start_mark.column + 1)
+            tag = node.tag.replace(_TAG, "!!")
+            self._problem(at, path, f"key {_short(node.value)} is not a valid '{tag}' value")
+            return node.value
 
     def _merge(self, into: dict[Any, Any], node: yaml.Node, path: Path) -> None:
         """``<<: *anchor``: the anchored mapping(s) fill in keys not set explicitly."""

@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from .limits import CompileBudget, Limits, compile_budget
+from .limits import current as current_limits
 from .source import Path, Problem, load_source
 from .validation_core import UNSUPPORTED, type_name
 from .validation_tasks import TaskChecker
@@ -93,10 +95,21 @@ def check_text(
     ``document`` is None when the text is not YAML/JSON at all; otherwise it is the
     parsed document, even when ``problems`` is not empty.
     """
-    document, positions, problems = load_source(text, filename)
+    bounds = current_limits()
+    document, positions, problems = load_source(text, filename, bounds)
     if document is None:
         return None, problems
-    found = validate(document, positions, filename, functions=functions, kinds=kinds)
+    token = compile_budget.set(CompileBudget(bounds))
+    try:
+        found = validate(document, positions, filename, functions=functions, kinds=kinds)
+    except RecursionError:  # a guard: the source's depth limit should prevent it
+        message = (
+            "the document is nested too deeply to validate; lower its nesting "
+            f"(or {Limits.setting('max_depth')}, now {bounds.max_depth})"
+        )
+        found = [Problem(filename, 1, 1, "", message)]
+    finally:
+        compile_budget.reset(token)
     return document, sorted([*problems, *found], key=lambda p: (p.line, p.column))
 
 
