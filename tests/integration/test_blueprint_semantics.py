@@ -198,7 +198,7 @@ do:
 def test_expressions_cannot_read_the_worker_environment_and_secrets_are_masked(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LEGATO_SECRET_APIKEY", "s3cr3t-value")
+    monkeypatch.setenv("LEGATO_SECRET_TESTS__APIKEY", "s3cr3t-value")  # the namespace's own
     monkeypatch.setenv("LEGATO_SECRET_OTHER", "not-yours")
     with LocalServer() as server:
         doc = blueprint(

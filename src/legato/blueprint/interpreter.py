@@ -79,7 +79,7 @@ class Interpreter:
         self.use: dict[str, Any] = self.document.get("use") or {}
         self.context = {}
         self.consumed_events: set[str] = set()  # ids of events a listen consumed
-        self.secrets = load_secrets(self.use.get("secrets") or [])
+        self.secrets = load_secrets(self.use.get("secrets") or [], blueprint.namespace)
         self.secret_values = _secret_strings(self.secrets)
         self.workflow_descriptor: dict[str, Any] = {
             "id": run_id,

@@ -21,6 +21,7 @@ from typing import Any
 
 from .limits import CompileBudget, Limits, compile_budget
 from .limits import current as current_limits
+from .secrets import refusal as secret_refusal
 from .source import Path, Problem, load_source
 from .validation_core import UNSUPPORTED, type_name
 from .validation_tasks import TaskChecker
@@ -189,8 +190,21 @@ class _DocumentChecker(TaskChecker):
                     check(item, (*path, section, name))
         if "secrets" in use:
             self.strings(use["secrets"], (*path, "secrets"))
+            self._granted(use["secrets"], (*path, "secrets"))
         if "extensions" in use:
             self.extensions(use["extensions"], (*path, "extensions"))
+
+    def _granted(self, secrets: Any, path: Path) -> None:
+        """A secret set in this environment but not granted to the document's namespace
+        is refused now rather than when a run starts (where it is not set, the worker's
+        environment decides, when the run starts)."""
+        head = self.document.get("document") if isinstance(self.document, dict) else None
+        namespace = head.get("namespace") if isinstance(head, dict) else None
+        if not isinstance(namespace, str) or not isinstance(secrets, list):
+            return
+        for i, name in enumerate(secrets):
+            if isinstance(name, str) and (refused := secret_refusal(name, namespace)):
+                self.report((*path, i), refused)
 
     def catalog(self, value: Any, path: Path) -> None:
         catalog = self.mapping(value, path)
