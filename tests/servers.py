@@ -20,6 +20,7 @@ authentication handshakes and content types are exercised end to end without the
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -438,3 +439,81 @@ _ROUTES: list[tuple[str, Any]] = [
     (r"/empty", _Handler.empty),
     (r"/delay/([\d.]+)", _Handler.delay),
 ]
+
+
+class TcpProxy:
+    """A TCP relay on 127.0.0.1 to ``target``: ``cut()`` makes the target unreachable
+    (every relayed connection reset, new ones refused), ``restore()`` ends the outage.
+
+    For outage tests against a real server that other tests share: the server keeps
+    running, only the connections that go through the proxy see it go away.
+    """
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        import socket
+
+        self._socket = socket
+        self.target = (target_host, target_port)
+        self._lock = threading.Lock()
+        self._open: set[Any] = set()
+        self._cut = False
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._serving = threading.Thread(target=self._accept, args=(self._listener,), daemon=True)
+        self._serving.start()
+
+    def _accept(self, listener: Any) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut: the listener was closed
+            if self._cut:
+                client.close()
+                return
+            try:
+                upstream = self._socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                self._close(s)
+
+    def _close(self, sock: Any) -> None:
+        with self._lock:
+            self._open.discard(sock)
+        with contextlib.suppress(OSError):
+            sock.shutdown(self._socket.SHUT_RDWR)
+        sock.close()
+
+    def cut(self) -> None:
+        self._cut = True
+        with contextlib.suppress(OSError):  # wakes the accept() blocked on it (Linux)
+            self._listener.shutdown(self._socket.SHUT_RDWR)
+        self._listener.close()
+        self._serving.join(timeout=10)
+        with self._lock:
+            live = list(self._open)
+        for sock in live:
+            self._close(sock)
+
+    def restore(self) -> None:
+        self._cut = False
+        self._listener = self._socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        self._serving = threading.Thread(target=self._accept, args=(self._listener,), daemon=True)
+        self._serving.start()
+
+    def close(self) -> None:
+        self.cut()

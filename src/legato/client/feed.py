@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 
+from ..outages import Outage
 from ..records import RunStatus
 from ..store import Store
 
@@ -40,6 +41,7 @@ class RunFeed:
         self._checker: asyncio.Task[None] | None = None
         self._listening = False
         self._token: int | None = None
+        self._outage = Outage(log, "waiting for runs: the database")
 
     def _on_status(self, run_id: str, status: str) -> None:  # any thread
         if run_id and run_id not in self._waiters:
@@ -120,10 +122,11 @@ class RunFeed:
                 ids = list(self._waiters)
                 statuses = await self._store.run_statuses(ids)
             except Exception as exc:  # the database is away for a moment: look again
-                log.warning("waiting for runs: cannot check for changes (%s); retrying", exc)
+                self._outage.failed(exc, f"checking again every {CHECK_SECONDS * 10:g} s")
                 self._token = None
                 await asyncio.sleep(CHECK_SECONDS * 10)
                 continue
+            self._outage.ok()
             for run_id, status in statuses.items():
                 if settled(status):
                     self._wake(run_id)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import LeaseLost
+from ..outages import expected
 from ..records import ClaimedRun, JournalEntry, NewRun, SignalRecord
 from ..runtime.context import WorkflowContext
 from ..runtime.definitions import Step
@@ -160,7 +161,7 @@ class RunHost:
                 result.cancel()
             elif (exc := task.exception()) is not None:
                 if store_call and not isinstance(exc, LeaseLost):
-                    log.error("run %s: store call failed (%s); releasing it", self.run_id, exc)
+                    self._store_failed(exc)
                     self.lose("error")
                     result.set_exception(LeaseLost(self.run_id))
                 else:
@@ -176,7 +177,7 @@ class RunHost:
                 task: asyncio.Future[T] = asyncio.ensure_future(start(), loop=self.loop)
             except (LeaseLost, Exception) as exc:  # refused, or failed before it began
                 if store_call and not isinstance(exc, LeaseLost):
-                    log.error("run %s: store call failed (%s); releasing it", self.run_id, exc)
+                    self._store_failed(exc)
                     self.lose("error")
                     exc = LeaseLost(self.run_id)
                 result.set_exception(exc)
@@ -257,10 +258,20 @@ class RunHost:
     def persist_later(self, entries: Sequence[JournalEntry], delay: float) -> asyncio.TimerHandle:
         return self.loop.call_later(delay, self.persist_nowait, entries)
 
+    def _store_failed(self, exc: BaseException) -> None:
+        """A store call of the run failed: the run is released either way. An outage is
+        the worker's to report once (every run in memory fails at the same moment); any
+        other failure is this run's."""
+        if expected(exc):
+            log.debug("run %s: store call failed (%s); releasing it", self.run_id, exc)
+            self.worker.outage.failed(exc, "runs in memory are released, to be claimed again")
+        else:
+            log.error("run %s: store call failed (%s); releasing it", self.run_id, exc)
+
     def _write_failed(self, exc: BaseException | None) -> None:
         """A queued write was fenced (None) or failed: this copy of the run must stop."""
         if exc is not None:
-            log.error("run %s: a queued write failed (%s); releasing the run", self.run_id, exc)
+            self._store_failed(exc)
             self.lose("error")
         else:
             self.lose()

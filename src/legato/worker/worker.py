@@ -27,6 +27,7 @@ from ..apps import DEFAULT_APP, App
 from ..client import AsyncClient
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
+from ..outages import Outage
 from ..records import WorkerRecord
 from ..runtime.definitions import Workflow
 from ..store import DEFAULT_URL, Store, open_store
@@ -133,6 +134,7 @@ class Worker:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.worker_id = f"{self.host}:{self.pid}:{secrets.token_hex(3)}"
+        self.outage = Outage(log, f"worker {self.worker_id}: the database")
         self.started_at = time.time()
         self.pool = ThreadPoolExecutor(step_threads, thread_name_prefix="legato-step")
         self.killed = False
@@ -267,7 +269,7 @@ class Worker:
                 try:
                     found = await self.store.resident_wakeups(ids, signal_runs, child_waits)
                 except StoreError as exc:
-                    log.warning("worker %s: cannot look for wake-ups (%s)", self.worker_id, exc)
+                    self.outage.failed(exc, "looking for wake-ups again")
                     await asyncio.sleep(self.poll_interval)
                     self._check_all = True
                     continue
@@ -312,10 +314,13 @@ class Worker:
         assert self._wake is not None
         look = True
         while not self._stopping:
+            claimed = look
             try:
                 look = await self._serve_once(look)
-            except Exception:
-                log.exception("worker %s: store error; retrying", self.worker_id)
+                if claimed:
+                    self.outage.ok()
+            except Exception as exc:
+                self.outage.failed(exc, f"claiming again every {self.poll_interval:g} s")
                 await asyncio.sleep(self.poll_interval)
                 look = True
 
@@ -442,8 +447,9 @@ class Worker:
                 continue
             try:
                 await self._heartbeat_once()
-            except Exception:
-                log.exception("worker %s: heartbeat failed; will retry", self.worker_id)
+                self.outage.ok()
+            except Exception as exc:
+                self.outage.failed(exc, f"the heartbeat is retried every {interval:g} s")
 
     async def _register(self) -> None:
         """Announce this worker and free the runs of dead local workers, riding out outages.
@@ -456,9 +462,10 @@ class Worker:
             try:
                 await self._heartbeat_once()
                 await self._reap_dead_workers()
+                self.outage.ok()
                 return
             except StoreError as exc:
-                log.warning("worker %s: cannot register yet (%s); retrying", self.worker_id, exc)
+                self.outage.failed(exc, f"registering again within {delay:g}-5 s")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from ...errors import ConfigurationError, Unavailable
+from ...outages import Outage
 from ..core import Store
 from ..ops import WORK, Notice, NoticeKind, arrived, drive_async
 from ..plumbing import Hub, OpCall
@@ -69,6 +70,7 @@ class PostgresStore(Store):
     """The multi-host store. See the module docstring."""
 
     def __init__(self, url: str, pool_size: int = 4) -> None:
+        self._listener_outage = Outage(log, "the PostgreSQL listener")
         conninfo, schema = parse_postgres_url(url)
         super().__init__(url, Hub())
         self._conninfo, self.schema = conninfo, schema
@@ -171,6 +173,7 @@ class PostgresStore(Store):
                 try:
                     await conn.execute(f'LISTEN "{self._channel}"')
                     self._listening = True
+                    self._listener_outage.ok()
                     self._changed = True  # anything may have happened while deaf:
                     self._heard += 1  # look for work, and let waiters read their runs
                     self._hub.deliver([WORK, Notice(NoticeKind.STATUS)])
@@ -191,7 +194,9 @@ class PostgresStore(Store):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("PostgreSQL listener lost its connection (%s); reconnecting", exc)
+                self._listener_outage.failed(
+                    Unavailable(f"{exc}"), f"reconnecting within {delay:g}-5 s"
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

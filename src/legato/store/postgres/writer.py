@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from ...errors import Conflict, Unavailable
+from ...outages import Outage
 from ..ops import WORK, Notice, NoticeKind, Sql, drive_async
 from ..plumbing import CommitCounter, OpCall
 from .statements import Q
@@ -87,6 +88,7 @@ class GroupWriter:
         self._stopping = False
         self.backend_pid: int | None = None  # of the current connection (for operators, tests)
         self.counter = CommitCounter(on_commit)
+        self.outage = Outage(log, "the PostgreSQL writer")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_loop(), name="legato-postgres-writer")
@@ -166,8 +168,8 @@ class GroupWriter:
         except Exception as exc:
             lost = conn is None or conn.broken or isinstance(exc, psycopg.OperationalError)
             if lost:
-                log.error("PostgreSQL connection lost during a write group: %s", exc)
                 failed: Exception = Unavailable(f"database connection lost: {exc}")
+                self.outage.failed(failed, "reconnecting for the next write group")
             else:
                 log.error("PostgreSQL write group of %d failed: %s", len(batch), exc)
                 failed = exc if not isinstance(exc, psycopg.Error) else translate(exc, "a write")
@@ -180,6 +182,7 @@ class GroupWriter:
                 await asyncio.sleep(_RECONNECT_DELAY)
                 return None
             return conn
+        self.outage.ok()
         self.counter.committed(len(batch), notices)
         self._resolve(results)
         return conn

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ...errors import Unavailable
+from ...outages import Outage
 from ..ops import Notice, Sql, drive
 from ..plumbing import CommitCounter, OpCall
 
@@ -93,6 +94,7 @@ class Writer(threading.Thread):
         self._failure: BaseException | None = None
         self._closing = False
         self.counter = CommitCounter(on_commit)
+        self.outage = Outage(log, "the SQLite writer")
 
     def submit(self, call: OpCall, peek: bool = False) -> asyncio.Future[Any]:
         """Queue ``call()``'s operation; the future (of the caller's loop) resolves after
@@ -180,15 +182,16 @@ class Writer(threading.Thread):
                 # alone: the group was rolled back and runs again with one per op.
                 results, notices = self._run_group(conn, batch, savepoints=True)
         except Exception as batch_error:  # e.g. disk I/O error: every op of the group fails
-            log.error("SQLite write group of %d failed: %s", len(batch), batch_error)
             failed = Unavailable(f"the SQLite write failed: {batch_error}")
             failed.__cause__ = batch_error
+            self.outage.failed(failed, "each write group tries again; this one failed")
             self._resolve([(fut, None, failed) for _, fut in batch])
             return
         except BaseException as fatal:  # the thread ends: nobody of the group may hang
             stopped = Unavailable(f"the SQLite writer stopped: {fatal!r}")
             self._resolve([(fut, None, stopped) for _, fut in batch])
             raise
+        self.outage.ok()
         self.counter.committed(len(batch), notices)
         self._resolve(results)
 
