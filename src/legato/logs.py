@@ -40,6 +40,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _HANDLER_NAME = "legato-cli"
 
+# The one handler a library may add: with it, an application that configures no logging
+# gets no stray lines from Legato on stderr (Python's last-resort handler would print
+# every warning); one that does configure logging sees every record as usual.
+logging.getLogger("legato").addHandler(logging.NullHandler())
+
 
 def run_fields(run_id: str, workflow: str, worker: str) -> dict[str, str]:
     """The ``extra`` of a record about a run: which run, of which workflow, on which worker."""

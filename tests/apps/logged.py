@@ -3,6 +3,7 @@ and a step that calls an HTTP server with a secret in its URL."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -59,6 +60,12 @@ def held(marker: str) -> str:
 @legato.workflow
 async def survives(marker: str) -> str:
     return await held(marker)
+
+
+@legato.workflow
+async def stuck() -> None:
+    """Waits on something Legato cannot end: the worker parks it."""
+    await asyncio.Event().wait()
 
 
 @legato.step

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -96,7 +97,8 @@ def test_sigkill_mid_run_resumes_without_repeating_completed_steps(tmp_path: Pat
     assert run_status(db, "crash")["output"] == sum(range(10))
     # The dead worker's pid is gone, so the new worker took its run over at start instead
     # of waiting out the 15 s lease.
-    assert "took over 1 run(s) of 1 dead worker(s) on this host" in log
+    assert "1 run(s) of dead worker(s)" in log and "on this host freed for take-over" in log
+    assert re.search(r"run crash \(\w+\) taken over by worker \S+ from worker", log), log
 
 
 def test_sigterm_lets_the_step_finish_and_releases_the_run(tmp_path: Path) -> None:

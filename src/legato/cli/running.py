@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 import signal
+from enum import StrEnum
 
 import typer
 from rich.console import Console
 
+from .. import logs
 from ..apps import DEFAULT_APP
 from ..client import AsyncClient
 from ..records import RunStatus
@@ -18,6 +20,24 @@ from .common import err, handles_errors, out, parse_json, run_async, settings
 from .loader import load_registry, load_workflow
 from .progress import follow
 from .render import run_dict, styled
+
+log = logging.getLogger(__name__)
+
+
+class LogLevel(StrEnum):
+    """``legato worker --log-level`` (see legato.logs.LEVELS)."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+class LogFormat(StrEnum):
+    """``legato worker --log-format`` (see legato.logs.FORMATS)."""
+
+    text = "text"
+    json = "json"
 
 
 @handles_errors
@@ -121,11 +141,23 @@ def worker_command(
         help="Seconds an idle run that waits durably stays in memory before it is evicted "
         "(0: at once). While in memory, its timers, signals and child results reach it.",
     ),
+    log_level: LogLevel = typer.Option(
+        LogLevel.info,
+        "--log-level",
+        case_sensitive=False,
+        help="Show Legato's log records at this level and above (other libraries' "
+        "loggers are left as they are).",
+    ),
+    log_format: LogFormat = typer.Option(
+        LogFormat.text,
+        "--log-format",
+        case_sensitive=False,
+        help="text: one line per record; json: one JSON object per line (time, level, "
+        "logger, message, and run_id, workflow, worker for records about a run).",
+    ),
 ) -> None:
     """Serve runs until SIGTERM or Ctrl-C (in-flight steps finish; runs are released)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(log_level.value, log_format.value)
     registry = load_registry(app_path) if app_path is not None else DEFAULT_APP
     queues = queue_names or ["default"]
 
@@ -142,11 +174,15 @@ def worker_command(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
-        err.print(
+        banner = (
             f"worker {worker.worker_id} serving app {registry.name} on {settings.db} "
             f"(host {worker.host}, pid {worker.pid}, concurrency {concurrency}, "
             f"queues {', '.join(queues)})"
         )
+        if log_format is LogFormat.json:  # stderr stays one JSON object per line
+            log.info("%s", banner, extra={"worker": worker.worker_id})
+        else:
+            err.print(banner)
         await worker.run()
 
     run_async(go())

@@ -169,6 +169,7 @@ class Worker:
                 self.pid,
                 self.concurrency,
                 ",".join(self.queues),
+                extra={"worker": self.worker_id},
             )
             await self._serve()
         finally:
@@ -294,7 +295,7 @@ class Worker:
         self.pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_store:
             await self.store.close()
-        log.info("worker %s stopped", self.worker_id)
+        log.info("worker %s stopped", self.worker_id, extra={"worker": self.worker_id})
 
     # -- the loop ------------------------------------------------------------------------
     async def _serve(self) -> None:
@@ -497,4 +498,10 @@ class Worker:
         ]
         if dead:
             count = await self.store.expire_leases_of(dead)
-            log.info("took over %d run(s) of %d dead worker(s) on this host", count, len(dead))
+            log.info(
+                "worker %s: %d run(s) of dead worker(s) %s on this host freed for take-over",
+                self.worker_id,
+                count,
+                ", ".join(dead),
+                extra={"worker": self.worker_id},
+            )
