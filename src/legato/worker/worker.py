@@ -270,6 +270,14 @@ class Worker:
 
     def stop(self) -> None:
         """Graceful stop: claim nothing more, let in-flight steps finish, release runs."""
+        if not self._stopping:
+            log.info(
+                "worker %s stopping: %d run(s) in memory finish their steps in flight, "
+                "then are released",
+                self.worker_id,
+                len(self.executions),
+                extra={"worker": self.worker_id},
+            )
         self._stopping = True
         for execution in list(self.executions.values()):
             execution.stop()
