@@ -202,7 +202,9 @@ def test_a_worker_stopped_past_its_lease_writes_nothing_when_it_wakes(
     effects = tmp_path / "effects"
     effects.mkdir()
     cluster = Cluster(db, effects, "--lease", "1")
-    started = cli(db, "start", f"{APP}:one_slow_step", "--input", "2.0", "--id", "fenced")
+    hold = effects / "hold"  # the step stays in flight until the test removes it
+    hold.touch()
+    started = cli(db, "start", f"{APP}:one_slow_step", "--input", "0.1", "--id", "fenced")
     assert started.returncode == 0, started.stderr
     paused = cluster.spawn()
     try:
@@ -211,6 +213,7 @@ def test_a_worker_stopped_past_its_lease_writes_nothing_when_it_wakes(
             assert time.monotonic() < deadline
             time.sleep(0.02)
         paused.send_signal(signal.SIGSTOP)
+        hold.unlink()  # the steps may end now: the taker's at once, the paused one's on waking
         taker = cluster.spawn()  # takes over once the 1 s lease has expired
         deadline = time.monotonic() + 60
         while (
@@ -327,7 +330,9 @@ def test_a_worker_stopped_past_its_lease_runs_no_cleanup_step_when_it_wakes(
     effects = tmp_path / "effects"
     effects.mkdir()
     env = {**os.environ, "LEGATO_DB": db, "LEGATO_CHAOS_DIR": str(effects)}
-    started = cli(db, "start", f"{APP}:slow_step_then_cleanup", "--input", "2.0", "--id", "z")
+    hold = effects / "hold"  # the step stays in flight until the test removes it
+    hold.touch()
+    started = cli(db, "start", f"{APP}:slow_step_then_cleanup", "--input", "0.1", "--id", "z")
     assert started.returncode == 0, started.stderr
     logs: dict[str, Path] = {}
 
@@ -361,6 +366,7 @@ def test_a_worker_stopped_past_its_lease_runs_no_cleanup_step_when_it_wakes(
 
         wait_for(marked_running, "the step to be marked running")  # no write left queued
         paused.send_signal(signal.SIGSTOP)  # alive, but (as if) past its lease
+        hold.unlink()  # the steps may end now: the taker's at once, the paused one's on waking
         expire_lease(db, "z")
         workers.append(spawn("taker", "5"))
         wait_for(lambda: show(db, "z")["status"] == "completed", "the taker to finish")
