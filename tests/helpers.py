@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -41,8 +42,11 @@ async def running_worker(
             await store.close()
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
-    """Poll an async or sync predicate until it is true."""
+async def wait_until(
+    predicate: Callable[[], Any], timeout: float = 20.0, what: str = "the condition"
+) -> None:
+    """Poll an async or sync predicate until it is true; fail naming ``what`` if it is
+    still false after ``timeout`` seconds (generous: a loaded 2-core machine is slow)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -52,8 +56,23 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Non
         if value:
             return
         if loop.time() > deadline:
-            raise AssertionError("condition not met before the timeout")
+            raise AssertionError(f"{what}: not met within {timeout:g}s")
         await asyncio.sleep(0.01)
+
+
+def poll_until(
+    predicate: Callable[[], Any], timeout: float = 30.0, what: str = "the condition"
+) -> Any:
+    """Outside an event loop: call ``predicate`` until it returns something true, and
+    return that; fail naming ``what`` if it is still false after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not met within {timeout:g}s")
+        time.sleep(0.02)  # the poll interval, not a wait for something to happen
 
 
 def live_processes_mentioning(text: str) -> list[int]:

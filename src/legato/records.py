@@ -158,6 +158,10 @@ class ClaimedRun:
     run: RunRecord
     journal: dict[str, JournalEntry] = field(default_factory=dict)
     signals: list[SignalRecord] = field(default_factory=list)
+    # The run was still running under an expired lease: its worker died or stalled, and
+    # this claim takes it over (a recovery) from ``previous_owner``.
+    taken_over: bool = False
+    previous_owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

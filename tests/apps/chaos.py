@@ -42,12 +42,20 @@ async def five_steps(n: int, seconds: float) -> int:
     return total
 
 
+HOLD = "hold"
+"""While ``$LEGATO_CHAOS_DIR/hold`` exists, :func:`whoami` does not end: a test keeps the
+step in flight for as long as it needs, however slow the machine."""
+
+
 @legato.step
 def whoami(seconds: float) -> int:
-    """Sleep, then return the pid of the process that ran this step."""
+    """Sleep (and stay while the hold file exists), then return the pid of the process
+    that ran this step."""
     info = legato.step_info()
     _log("start", info.run_id, info.seq)
     time.sleep(seconds)
+    while os.path.exists(os.path.join(os.environ["LEGATO_CHAOS_DIR"], HOLD)):
+        time.sleep(0.01)  # polls for the test to let the step end
     _log("end", info.run_id, info.seq)
     return os.getpid()
 

@@ -27,6 +27,25 @@ async def steps(path: str, count: int, delay: float) -> int:
     return total
 
 
+@legato.step
+def gated_effect(path: str, gates: str, index: int) -> int:
+    """Wait until the file ``gates/INDEX`` exists, then append a line and complete: the
+    test decides when each step ends, whatever the machine's speed."""
+    while not os.path.exists(os.path.join(gates, str(index))):
+        time.sleep(0.01)  # polls for the gate
+    with open(path, "a") as f:
+        f.write(f"{index}\n")
+    return index
+
+
+@legato.workflow
+async def gated_steps(path: str, gates: str, count: int) -> int:
+    total = 0
+    for i in range(count):
+        total += await gated_effect(path, gates, i)
+    return total
+
+
 @legato.workflow
 async def greet(name: str) -> str:
     return f"hello {name}"

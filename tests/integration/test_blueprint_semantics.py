@@ -17,7 +17,7 @@ import legato
 from legato.blueprint import load_blueprint
 from legato.cli.history import export_history
 from legato.testing import replay
-from tests.helpers import run, running_worker
+from tests.helpers import live_processes_mentioning, run, running_worker, wait_until
 from tests.servers import LocalServer
 
 HEAD = "document: {{dsl: '1.0.3', namespace: tests, name: {name}, version: '1.0.0'}}\n"
@@ -330,7 +330,10 @@ do:
             assert output(record) == {"shell": "timed-out"}
             names = [e.name for e in journal]
             assert "/do/0/child/catch/do/0/note" in names  # the child run timed out
-            await asyncio.sleep(2.5)
+            # Once no process names the marker, nothing can create it any more.
+            await wait_until(
+                lambda: not live_processes_mentioning(str(marker)), 30, "the shell is gone"
+            )
         assert not marker.exists()  # the shell was killed at its timeout
 
     run(body)

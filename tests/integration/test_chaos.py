@@ -33,18 +33,26 @@ class Cluster:
         self.worker_args = worker_args
         self.workers: list[subprocess.Popen[str]] = []
         self.killed_at: dict[int, float] = {}
+        self._logs: dict[int, Path] = {}
 
     def spawn(self) -> subprocess.Popen[str]:
         env = {**os.environ, "LEGATO_DB": self.db, "LEGATO_CHAOS_DIR": str(self.effects)}
+        # stderr to a file: readable while the worker runs, and never a full pipe.
+        log = self.effects / f"worker-{len(self._logs)}.stderr"
         proc = subprocess.Popen(
             [sys.executable, "-m", "legato", "worker", "--app", APP, *self.worker_args],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log.open("w"),
             text=True,
         )
+        self._logs[proc.pid] = log
         self.workers.append(proc)
         return proc
+
+    def log_of(self, proc: subprocess.Popen[str]) -> str:
+        """What the worker has logged so far."""
+        return self._logs[proc.pid].read_text()
 
     def kill(self, proc: subprocess.Popen[str]) -> None:
         proc.send_signal(signal.SIGKILL)
@@ -56,7 +64,9 @@ class Cluster:
         """Stop every worker gracefully; return each one's log (stderr) by pid."""
         for proc in self.workers:
             proc.terminate()
-        logs = {proc.pid: proc.communicate(timeout=60)[1] for proc in self.workers}
+        for proc in self.workers:
+            proc.wait(timeout=60)
+        logs = {proc.pid: self.log_of(proc) for proc in self.workers}
         self.workers.clear()
         return logs
 
@@ -150,7 +160,7 @@ def test_chaos_four_workers_killed_at_random(
     kills = 0
     try:
         for _ in range(6):
-            time.sleep(rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(0.5, 1.5))  # the behaviour under test: kills at random
             cluster.kill(rng.choice(cluster.workers))
             kills += 1
             cluster.spawn()
@@ -192,7 +202,9 @@ def test_a_worker_stopped_past_its_lease_writes_nothing_when_it_wakes(
     effects = tmp_path / "effects"
     effects.mkdir()
     cluster = Cluster(db, effects, "--lease", "1")
-    started = cli(db, "start", f"{APP}:one_slow_step", "--input", "2.0", "--id", "fenced")
+    hold = effects / "hold"  # the step stays in flight until the test removes it
+    hold.touch()
+    started = cli(db, "start", f"{APP}:one_slow_step", "--input", "0.1", "--id", "fenced")
     assert started.returncode == 0, started.stderr
     paused = cluster.spawn()
     try:
@@ -201,6 +213,7 @@ def test_a_worker_stopped_past_its_lease_writes_nothing_when_it_wakes(
             assert time.monotonic() < deadline
             time.sleep(0.02)
         paused.send_signal(signal.SIGSTOP)
+        hold.unlink()  # the steps may end now: the taker's at once, the paused one's on waking
         taker = cluster.spawn()  # takes over once the 1 s lease has expired
         deadline = time.monotonic() + 60
         while (
@@ -209,7 +222,13 @@ def test_a_worker_stopped_past_its_lease_writes_nothing_when_it_wakes(
             assert time.monotonic() < deadline
             time.sleep(0.1)
         paused.send_signal(signal.SIGCONT)  # its step finishes; its writes must be refused
-        time.sleep(3.0)
+        deadline = time.monotonic() + 60
+        while not (
+            any(e["pid"] == paused.pid and e["end"] for e in executions(effects))
+            and "lease lost" in cluster.log_of(paused)
+        ):  # its step ended after waking, and its write of the result was refused
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         record = show(db, "fenced")
     finally:
         for proc in cluster.workers:
@@ -311,7 +330,9 @@ def test_a_worker_stopped_past_its_lease_runs_no_cleanup_step_when_it_wakes(
     effects = tmp_path / "effects"
     effects.mkdir()
     env = {**os.environ, "LEGATO_DB": db, "LEGATO_CHAOS_DIR": str(effects)}
-    started = cli(db, "start", f"{APP}:slow_step_then_cleanup", "--input", "2.0", "--id", "z")
+    hold = effects / "hold"  # the step stays in flight until the test removes it
+    hold.touch()
+    started = cli(db, "start", f"{APP}:slow_step_then_cleanup", "--input", "0.1", "--id", "z")
     assert started.returncode == 0, started.stderr
     logs: dict[str, Path] = {}
 
@@ -345,6 +366,7 @@ def test_a_worker_stopped_past_its_lease_runs_no_cleanup_step_when_it_wakes(
 
         wait_for(marked_running, "the step to be marked running")  # no write left queued
         paused.send_signal(signal.SIGSTOP)  # alive, but (as if) past its lease
+        hold.unlink()  # the steps may end now: the taker's at once, the paused one's on waking
         expire_lease(db, "z")
         workers.append(spawn("taker", "5"))
         wait_for(lambda: show(db, "z")["status"] == "completed", "the taker to finish")

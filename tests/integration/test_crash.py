@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -96,33 +97,50 @@ def test_sigkill_mid_run_resumes_without_repeating_completed_steps(tmp_path: Pat
     assert run_status(db, "crash")["output"] == sum(range(10))
     # The dead worker's pid is gone, so the new worker took its run over at start instead
     # of waiting out the 15 s lease.
-    assert "took over 1 run(s) of 1 dead worker(s) on this host" in log
+    assert "1 run(s) of dead worker(s)" in log and "on this host freed for take-over" in log
+    assert re.search(r"run crash \(\w+\) taken over by worker \S+ from worker", log), log
 
 
 def test_sigterm_lets_the_step_finish_and_releases_the_run(tmp_path: Path) -> None:
+    """SIGTERM with a step in flight: the step finishes and is recorded, nothing more
+    runs, the run is released for another worker. Each step waits for its own gate file,
+    so the test, not the machine's speed, decides which step is in flight."""
     db = f"sqlite:///{tmp_path / 'term.db'}"
     effects = tmp_path / "effects.txt"
-    # Enough steps that the one in flight at SIGTERM is not the last, even when polling
-    # the CLI is slow (the run must be left unfinished, for another worker).
-    payload = json.dumps({"path": str(effects), "count": 8, "delay": 0.6})
-    assert cli(db, "start", f"{APP}:steps", "--input", payload, "--id", "term").returncode == 0
-    worker = spawn(db, "worker", "--app", APP)
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    payload = json.dumps({"path": str(effects), "gates": str(gates), "count": 3})
+    started = cli(db, "start", f"{APP}:gated_steps", "--input", payload, "--id", "term")
+    assert started.returncode == 0, started.stderr
+    log = tmp_path / "worker.log"
+    with log.open("w") as stderr:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "legato", "worker", "--app", APP],
+            env={**os.environ, "LEGATO_DB": db},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
 
-    def a_step_in_flight() -> bool:  # steps running past 50 ms are marked "running"
-        return any(e["status"] == "running" for e in run_status(db, "term")["journal"])
+    def first_step_in_flight() -> bool:  # steps running past 50 ms are marked "running"
+        journal = run_status(db, "term")["journal"]
+        return [e["status"] for e in journal] == ["running"]
 
-    wait_for(a_step_in_flight)
+    wait_for(first_step_in_flight)
     worker.send_signal(signal.SIGTERM)
-    _, stderr = worker.communicate(timeout=30)
-    assert worker.returncode == 0, stderr
+    wait_for(lambda: "stopping" in log.read_text())  # it will start no other step
+    (gates / "0").touch()  # the step in flight may end now
+    worker.wait(timeout=60)
+    assert worker.returncode == 0, log.read_text()
     record = run_status(db, "term")
     assert record["status"] == "pending" and record["owner"] is None
-    statuses = [e["status"] for e in record["journal"]]
-    assert statuses and set(statuses) == {"completed"}  # the in-flight step finished, recorded
-    assert lines(effects) == list(range(len(statuses)))  # and nothing else ran
-    done = cli(db, "run", f"{APP}:steps", "--input", payload, "--id", "term")
+    assert [e["status"] for e in record["journal"]] == ["completed"]  # finished, recorded
+    assert lines(effects) == [0]  # and nothing else ran
+    for index in (1, 2):
+        (gates / str(index)).touch()
+    done = cli(db, "run", f"{APP}:gated_steps", "--input", payload, "--id", "term")
     assert done.returncode == 0, done.stderr
-    assert lines(effects) == list(range(8))
+    assert lines(effects) == [0, 1, 2]
 
 
 def test_worker_cli_and_another_process_share_the_file_without_lock_errors(

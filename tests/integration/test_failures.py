@@ -227,7 +227,10 @@ def test_graceful_stop_finishes_the_step_and_releases_the_run(db_url: str, tmp_p
             handle = await client.start(two_steps, gate)
             await wait_until(lambda: any(e.pending for e in worker.executions.values()))
             worker.stop()  # the step is in flight
+            # A window, not a pause to settle: a worker that released the run at once
+            # (before its step ended) would have done so within it.
             await asyncio.sleep(0.1)
+            assert handle.run_id in worker.executions  # still held: its step is in flight
             open(gate, "w").close()
             await wait_until(lambda: not worker.executions)
             record = await client.get(handle.run_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 
 import legato
 from legato.store import open_store
-from tests.helpers import run, running_worker
+from tests.helpers import run, running_worker, wait_until
 
 
 @pytest.fixture
@@ -65,7 +64,19 @@ def test_a_run_started_elsewhere_wakes_an_idle_worker_by_notify(postgres_url: st
     async def body() -> None:
         # A poll interval far longer than the test: only LISTEN/NOTIFY can wake the worker.
         async with running_worker(postgres_url, poll_interval=3600) as (worker, _):
-            await asyncio.sleep(0.3)  # the worker is idle, waiting
+            # Idle: listening, past its first claim, and waiting for a wake-up (a run
+            # started before would be claimed without any notice).
+            await wait_until(
+                lambda: (
+                    worker.store.changes_are_pushed
+                    and worker.runs_claimed == 0
+                    and worker._last_claim > 0
+                    and worker._wake is not None
+                    and not worker._wake.is_set()
+                ),
+                30,
+                "the worker idles",
+            )
             other = legato.AsyncClient(postgres_url)  # another store: no in-process wake
             async with other:
                 handle = await other.start(echo, 5)

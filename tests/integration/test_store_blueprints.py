@@ -10,7 +10,7 @@ import pytest
 import legato
 from legato.records import BlueprintRecord, semver_key
 from legato.store import Store, open_store
-from tests.helpers import run
+from tests.helpers import run, wait_until
 
 NOW = 1_800_000_000.0
 
@@ -169,7 +169,8 @@ def test_an_append_wakes_this_process_listeners(store_url: str) -> None:
         loop = asyncio.get_running_loop()
         store.add_listener(lambda: loop.call_soon_threadsafe(woke.set))
         try:
-            await asyncio.sleep(0.2)  # PostgreSQL: let the listener connect and settle
+            if not store_url.startswith("sqlite"):  # PostgreSQL: its notices come by LISTEN
+                await wait_until(lambda: store.changes_are_pushed, 30, "the store listens")
             woke.clear()
             await store.append_event("{}", "t", "s", NOW)
             await asyncio.wait_for(woke.wait(), 5)

@@ -61,6 +61,35 @@ def test_create_is_idempotent_and_claim_takes_each_run_once(store_url: str) -> N
     run(body)
 
 
+def test_a_claim_says_whether_it_took_the_run_over_and_from_whom(store_url: str) -> None:
+    """The worker logs a take-over (naming the worker that died) only for a claim of a
+    run still running under an expired lease; a new or released run is simply started."""
+
+    async def body() -> None:
+        store = await opened(store_url)
+        try:
+            await store.create_run(NewRun("r1", "wf", "[[], {}]"), NOW)
+            (fresh,) = await store.claim_runs("w1", 10, NOW, NOW, 15, NAMES)
+            assert not fresh.taken_over and fresh.previous_owner is None
+            # w1's lease runs out with the run still running: w2 takes it over.
+            (taken,) = await store.claim_runs("w2", 10, NOW, NOW + 60, 15, NAMES)
+            assert taken.taken_over and taken.previous_owner == "w1"
+            assert taken.run.recoveries == 1
+            # w2 dies on this host: its lease is expired at once, and w3 takes it over.
+            await store.expire_leases_of(["w2"])
+            (again,) = await store.claim_runs("w3", 10, NOW, NOW + 60, 15, NAMES)
+            assert again.taken_over and again.previous_owner == "w2"
+            # Released (a graceful stop): the next claim is not a take-over.
+            lease = Lease("r1", "w3", again.run.lease_epoch)
+            assert await store.release_run(lease, NOW)
+            (released,) = await store.claim_runs("w4", 10, NOW, NOW + 60, 15, NAMES)
+            assert not released.taken_over and released.previous_owner is None
+        finally:
+            await store.close()
+
+    run(body)
+
+
 def test_a_worker_claims_only_runs_of_workflows_it_knows(store_url: str) -> None:
     async def body() -> None:
         store = await opened(store_url)

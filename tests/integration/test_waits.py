@@ -37,6 +37,8 @@ def test_a_run_sleeping_an_hour_leaves_memory_and_wakes_on_time(db_url: str) -> 
             assert record.owner is None
             assert worker.executions == {}  # nothing of the run is held in memory
             clock.advance(timedelta(minutes=59))
+            # A window, not a pause to settle: a worker that woke the run a minute early
+            # would have claimed it within it.
             await asyncio.sleep(0.3)
             assert (await client.get(handle.run_id)).status is RunStatus.WAITING
             clock.advance(timedelta(minutes=1))

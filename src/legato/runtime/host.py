@@ -128,6 +128,10 @@ class RuntimeHost(Protocol):
     """What the context needs from the worker that runs it."""
 
     @property
+    def worker_id(self) -> str:
+        """Who runs the run: named in the log records the runtime writes about it."""
+
+    @property
     def app(self) -> App:
         """The app the worker serves: what the run's code looks up (a blueprint's
         functions and task kinds) comes from there, not from globals."""

@@ -234,6 +234,7 @@ class ReplayHost:
 
     def __init__(self, history: History, app: App) -> None:
         self.app = app  # what a replayed blueprint's calls are looked up in
+        self.worker_id = "replay"
         stamps = [t for e in history.journal for t in (e.started_at, e.ended_at) if t is not None]
         # The clock stands still at the last recorded moment: a timer recorded as pending
         # stays pending, as it was when the history was taken.

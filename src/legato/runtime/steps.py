@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PayloadError, StepError
+from ..logs import run_fields
 from ..payload import dumps, loads, to_jsonable
 from ..records import EntryKind, EntryStatus, JournalEntry
 from .diagnostics import describe_error
@@ -22,6 +24,8 @@ from .waits import NOT_YET, Wait, Waits
 
 if TYPE_CHECKING:
     from .definitions import Step
+
+log = logging.getLogger(__name__)
 
 DURABLE_BACKOFF = 2.0
 """Back-offs at least this long (seconds) are durable timers: the run leaves memory."""
@@ -139,6 +143,7 @@ class Steps(Waits):
                 retry = step.retry
                 if not isinstance(exc, PayloadError) and retry.should_retry(exc, attempt):
                     delay = retry.delay(attempt)
+                    self._log_retry(step, seq, attempt, delay, exc)
                     if delay >= DURABLE_BACKOFF:
                         waiting = replace(failed, status=EntryStatus.WAITING, wake_at=now + delay)
                         await self.host.persist([waiting])
@@ -193,6 +198,26 @@ class Steps(Waits):
         if self._stop_due():
             await self._cancel_at(running)  # raises CancelledError
         self._abandon(running)
+
+    def _log_retry(
+        self, step: Step[Any, Any], seq: str, attempt: int, delay: float, exc: BaseException
+    ) -> None:
+        worker = self.host.worker_id
+        log.warning(
+            "run %s (%s): step %r at position %s failed (attempt %d of %d: %s: %s); "
+            "retry scheduled in %.3gs on worker %s",
+            self.run_id,
+            self.workflow_name,
+            step.name,
+            seq,
+            attempt,
+            step.retry.max_attempts,
+            type(exc).__name__,
+            exc,
+            delay,
+            worker,
+            extra=run_fields(self.run_id, self.workflow_name, worker),
+        )
 
     async def _backoff_until(self, entry: JournalEntry) -> None:
         """Wait out a durable back-off; returns at once if it is over."""

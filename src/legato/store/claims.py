@@ -49,8 +49,12 @@ def claim_runs(
         "capabilities": list(capabilities),
     }
     candidates: list[Candidate] = []
+    expired: dict[str, str | None] = {}  # run id -> the worker whose lease expired
     for name in CANDIDATES:
-        candidates.extend(candidate_from_row(r) for r in (yield rows(name, **params)))
+        batch = yield rows(name, **params)
+        if name == "candidates_expired":
+            expired = {r["run_id"]: r["owner"] for r in batch}
+        candidates.extend(candidate_from_row(r) for r in batch)
     loads = (yield from queue_loads(limits, now, lease_now)) if limits else {}
     ids = choose(candidates, limit, limits, loads)
     if not ids:
@@ -69,7 +73,11 @@ def claim_runs(
         signals[signal.run_id].append(signal)
     for run_id in runs:
         yield status_changed(run_id, "running")
-    return [ClaimedRun(runs[i], journals[i], signals[i]) for i in ids if i in runs]
+    return [
+        ClaimedRun(runs[i], journals[i], signals[i], i in expired, expired.get(i))
+        for i in ids
+        if i in runs
+    ]
 
 
 def any_runnable(

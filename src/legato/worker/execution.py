@@ -55,6 +55,7 @@ class RunExecution(RunHost):
 
     def __init__(self, worker: Worker, claimed: ClaimedRun) -> None:
         super().__init__(worker, claimed)
+        self._claimed = claimed
         self._outcome: asyncio.Future[str] = self.loop.create_future()
         self.stopping = False
         self._idle_token = 0
@@ -157,10 +158,10 @@ class RunExecution(RunHost):
 
     async def _execute(self) -> None:
         store = self.worker.store
+        self._log_claim()
         if self.run.recoveries > self.worker.max_recoveries:
             # Checked before any code of the run executes: running it is what kills workers.
             error = recovery_limit_error(self.run, self.ctx.journal, self.worker.max_recoveries)
-            log.error("run %s parked: %s", self.run_id, json.loads(error)["message"])
             await self._end(RunStatus.PARKED, error=error)
             return
         wf = self.worker.lookup(self.run.workflow)
@@ -336,7 +337,6 @@ class RunExecution(RunHost):
     async def _park(self) -> None:
         error = self.ctx.nondeterminism
         assert error is not None
-        log.error("run %s parked: %s", self.run_id, error)
         await self._end(RunStatus.PARKED, error=_error("NonDeterminismError", str(error)))
 
     def _with_compensations(self, error: str) -> str:
@@ -360,6 +360,54 @@ class RunExecution(RunHost):
         held = await store.finish_run(self.lease, status, output, error, self.now())
         if not held:
             log.warning("run %s: lease lost before it could be marked %s", self.run_id, status)
+            return
+        self._log_end(status, error)
+
+    # -- what the worker logs about the run ------------------------------------------------
+    def _log_claim(self) -> None:
+        """One record per claim: the run taken over from a worker that died or stalled,
+        started for the first time, or resumed (after a wait, a release or a retry)."""
+        where = f"run {self.run_id} ({self.run.workflow})"
+        fields = self.log_fields()
+        if self._claimed.taken_over:
+            log.warning(
+                "%s taken over by worker %s from worker %s, whose lease expired (recovery %d)",
+                where,
+                self.worker_id,
+                self._claimed.previous_owner or "unknown",
+                self.run.recoveries,
+                extra=fields,
+            )
+        elif not self.ctx.journal:
+            log.info("%s started on worker %s", where, self.worker_id, extra=fields)
+        else:
+            log.info("%s resumed on worker %s", where, self.worker_id, extra=fields)
+
+    def _log_end(self, status: RunStatus, error: str | None) -> None:
+        where = f"run {self.run_id} ({self.run.workflow})"
+        fields = self.log_fields()
+        message = _message_of(error)
+        if status is RunStatus.COMPLETED:
+            log.info("%s completed on worker %s", where, self.worker_id, extra=fields)
+        elif status is RunStatus.FAILED:
+            log.warning("%s failed on worker %s: %s", where, self.worker_id, message, extra=fields)
+        elif status is RunStatus.CANCELLED:
+            log.info("%s cancelled on worker %s", where, self.worker_id, extra=fields)
+        elif status is RunStatus.PARKED:
+            log.error("%s parked on worker %s: %s", where, self.worker_id, message, extra=fields)
+
+
+def _message_of(error: str | None) -> str:
+    """The message of a stored error (JSON), for a log line."""
+    if not error:
+        return "no error recorded"
+    try:
+        described = json.loads(error)
+    except ValueError:
+        return error
+    kind, text = described.get("type", "Error"), described.get("message", "")
+    step = described.get("failed_step")
+    return f"{kind}: {text}" + (f" (in step {step!r})" if step else "")
 
 
 def _with_origin(error: str, exc: BaseException) -> str:

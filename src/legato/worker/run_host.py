@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import LeaseLost
+from ..logs import run_fields
 from ..outages import expected
 from ..records import ClaimedRun, JournalEntry, NewRun, SignalRecord
 from ..runtime.context import WorkflowContext
@@ -81,6 +82,14 @@ class RunHost:
     @property
     def run_id(self) -> str:
         return self.run.run_id
+
+    @property
+    def worker_id(self) -> str:
+        return self.worker.worker_id
+
+    def log_fields(self) -> dict[str, str]:
+        """The ``extra`` of this worker's log records about the run (see legato.logs)."""
+        return run_fields(self.run_id, self.run.workflow, self.worker.worker_id)
 
     # -- driving the run's loop ------------------------------------------------------------
     def _request_turn(self) -> None:

@@ -173,6 +173,7 @@ class Worker:
                 self.pid,
                 self.concurrency,
                 ",".join(self.queues),
+                extra={"worker": self.worker_id},
             )
             await self._serve()
         finally:
@@ -282,6 +283,14 @@ class Worker:
 
     def stop(self) -> None:
         """Graceful stop: claim nothing more, let in-flight steps finish, release runs."""
+        if not self._stopping:
+            log.info(
+                "worker %s stopping: %d run(s) in memory finish their steps in flight, "
+                "then are released",
+                self.worker_id,
+                len(self.executions),
+                extra={"worker": self.worker_id},
+            )
         self._stopping = True
         for execution in list(self.executions.values()):
             execution.stop()
@@ -307,7 +316,7 @@ class Worker:
         self.pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_store:
             await self.store.close()
-        log.info("worker %s stopped", self.worker_id)
+        log.info("worker %s stopped", self.worker_id, extra={"worker": self.worker_id})
 
     # -- the loop ------------------------------------------------------------------------
     async def _serve(self) -> None:
@@ -515,4 +524,10 @@ class Worker:
         ]
         if dead:
             count = await self.store.expire_leases_of(dead)
-            log.info("took over %d run(s) of %d dead worker(s) on this host", count, len(dead))
+            log.info(
+                "worker %s: %d run(s) of dead worker(s) %s on this host freed for take-over",
+                self.worker_id,
+                count,
+                ", ".join(dead),
+                extra={"worker": self.worker_id},
+            )

@@ -60,7 +60,7 @@ WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
 -- name: candidates_expired
 -- A run is a candidate only if the worker's capabilities hold all the run requires (the
 -- Python functions and task kinds a blueprint calls); NULL requires nothing.
-SELECT run_id, queue, concurrency_key, started_at FROM runs
+SELECT run_id, queue, concurrency_key, started_at, owner FROM runs
 WHERE status = 'running' AND lease_expires_at < %(lease_now)s
   AND (workflow = ANY(%(workflows)s)
        OR EXISTS (SELECT 1 FROM unnest(%(families)s::text[]) f WHERE starts_with(workflow, f)))

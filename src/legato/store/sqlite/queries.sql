@@ -52,7 +52,7 @@ WHERE run_id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled');
 -- A run is a candidate only if the worker's capabilities hold all the run requires (the
 -- Python functions and task kinds a blueprint calls); NULL requires nothing.
 -- INDEXED BY: the planner would otherwise walk every run of the queue (finished ones too).
-SELECT run_id, queue, concurrency_key, started_at FROM runs INDEXED BY runs_leases_by_queue
+SELECT run_id, queue, concurrency_key, started_at, owner FROM runs INDEXED BY runs_leases_by_queue
 WHERE status = 'running' AND lease_expires_at < :lease_now
   AND (workflow IN (SELECT value FROM json_each(:workflows))
        OR EXISTS (SELECT 1 FROM json_each(:families) f
