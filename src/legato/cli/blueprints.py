@@ -21,7 +21,7 @@ from ..apps import DEFAULT_APP
 from ..client import AsyncClient
 from ..errors import BlueprintInvalid, Conflict, InvalidInput
 from ..records import BlueprintRecord, RunRecord, RunStatus
-from .app import err, handles_errors, out, parse_json, settings
+from .common import err, handles_errors, out, parse_json, settings
 from .loader import load_registry
 from .render import stamp
 

@@ -1,0 +1,120 @@
+"""``legato signal``, ``cancel``, ``pause``, ``resume`` and ``paused``: act on runs that
+exist (send them data, stop them, hold them)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import typer
+
+from ..client import AsyncClient
+from ..records import Pause, RunStatus
+from .common import err, handles_errors, out, parse_json, run_async, settings
+from .render import stamp
+
+
+@handles_errors
+def signal_command(
+    run_id: str = typer.Argument(..., help="Run id."),
+    name: str = typer.Argument(..., help="Signal name."),
+    data: str | None = typer.Option(None, "--data", "-d", help="JSON data, or @file.json"),
+) -> None:
+    """Send a signal to a run (buffered until the run waits for it)."""
+    value = parse_json(data, "--data")
+
+    async def go() -> None:
+        async with AsyncClient(settings.db) as client:
+            await client.signal(run_id, name, value)
+
+    run_async(go())
+    out.print(f"signal {name!r} sent to run {run_id}")
+
+
+@handles_errors
+def cancel_command(run_id: str = typer.Argument(..., help="Run id.")) -> None:
+    """Ask a run to cancel; it sees the cancellation at its next step or wait."""
+
+    async def go() -> RunStatus:
+        async with AsyncClient(settings.db) as client:
+            return (await client.cancel(run_id)).status
+
+    status = run_async(go())
+    if status.is_terminal:
+        out.print(f"run {run_id} had already ended ({status.value})")
+    else:
+        out.print(f"cancellation of run {run_id} requested")
+
+
+def _pause_command(
+    pause: bool,
+    run_id: str | None,
+    workflow: str | None,
+    queue: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    what = f"run {run_id}" if run_id else f"workflow {workflow}" if workflow else f"queue {queue}"
+
+    async def go() -> int:
+        async with AsyncClient(settings.db) as client:
+            if not pause:
+                await client.resume(run_id, workflow=workflow, queue=queue)
+                return 0
+            await client.pause(run_id, workflow=workflow, queue=queue)
+            if not wait:
+                return -1
+            deadline = time.monotonic() + timeout
+            with err.status(f"waiting for runs of {what} to finish their in-flight steps"):
+                while True:
+                    left = await client.still_running(run_id, workflow=workflow, queue=queue)
+                    if left == 0 or time.monotonic() > deadline:
+                        return left
+                    await asyncio.sleep(0.2)
+
+    left = run_async(go())
+    if not pause:
+        out.print(f"{what} resumed")
+    elif left == -1:
+        out.print(f"{what} paused (workers stop its runs after their in-flight steps)")
+    elif left == 0:
+        out.print(f"{what} paused: no run of it is executing")
+    else:
+        out.print(f"{what} paused; {left} run(s) still finishing a step after {timeout:g}s")
+
+
+@handles_errors
+def pause_command(
+    run_id: str | None = typer.Argument(None, help="Run id (or --workflow / --queue)."),
+    workflow: str | None = typer.Option(None, "--workflow", help="Pause all its runs."),
+    queue: str | None = typer.Option(None, "--queue", help="Pause the queue."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Return once none executes."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait at most."),
+) -> None:
+    """Pause a run, a workflow or a queue: in-flight steps finish, nothing new starts."""
+    _pause_command(True, run_id, workflow, queue, wait, timeout)
+
+
+@handles_errors
+def resume_command(
+    run_id: str | None = typer.Argument(None, help="Run id (or --workflow / --queue)."),
+    workflow: str | None = typer.Option(None, "--workflow", help="Resume all its runs."),
+    queue: str | None = typer.Option(None, "--queue", help="Resume the queue."),
+) -> None:
+    """Resume what `legato pause` paused."""
+    _pause_command(False, run_id, workflow, queue, False, 0.0)
+
+
+@handles_errors
+def paused_command() -> None:
+    """List paused workflows and queues."""
+
+    async def go() -> list[Pause]:
+        async with AsyncClient(settings.db) as client:
+            return await client.pauses()
+
+    pauses = run_async(go())
+    if not pauses:
+        out.print("nothing is paused")
+    for p in pauses:
+        out.print(f"{p.scope.value} {p.name} paused since {stamp(p.created_at)} UTC")

@@ -1,0 +1,152 @@
+"""``legato run``, ``legato start`` and ``legato worker``: start runs and execute them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+
+import typer
+from rich.console import Console
+
+from ..apps import DEFAULT_APP
+from ..client import AsyncClient
+from ..records import RunStatus
+from ..worker import Worker
+from .common import err, handles_errors, out, parse_json, run_async, settings
+from .loader import load_registry, load_workflow
+from .progress import follow
+from .render import run_dict, styled
+
+
+@handles_errors
+def run_command(
+    target: str = typer.Argument(..., help="FILE.py:WORKFLOW or MODULE:WORKFLOW"),
+    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
+    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
+    concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Start a run and execute it with an embedded worker until it ends; print the result."""
+    wf = load_workflow(target)
+    value = parse_json(input, "--input")
+
+    async def go() -> int:
+        async with AsyncClient(settings.db) as client:
+            worker = Worker(client, workflows=[wf], concurrency=concurrency)
+            serving = asyncio.create_task(worker.run())
+            try:
+                handle = await client.start(wf, input_json=value, run_id=run_id)
+                if not as_json:
+                    verb = "started" if handle.created else "resumed"
+                    out.print(f"run [bold]{handle.run_id}[/bold] of {wf.name} {verb}")
+                record = await follow(client, handle.run_id, Console(quiet=as_json))
+            finally:
+                worker.stop()
+                await serving
+        if as_json:
+            print(json.dumps(run_dict(record)))
+        elif record.status is RunStatus.COMPLETED:
+            out.print(f"run {record.run_id} {styled('completed')}; result:")
+            out.print_json(record.output or "null")
+        else:
+            error = record.error_dict() or {}
+            out.print(f"run {record.run_id} {styled(record.status.value)}")
+            err.print(f"[red]{error.get('type', '')}[/red]: {error.get('message', '')}")
+        return 0 if record.status is RunStatus.COMPLETED else 1
+
+    code = run_async(go())
+    if code:
+        raise typer.Exit(code)
+
+
+@handles_errors
+def start_command(
+    target: str = typer.Argument(..., help="FILE.py:WORKFLOW or MODULE:WORKFLOW"),
+    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
+    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
+    queue: str | None = typer.Option(None, "--queue", help="Queue (default: the workflow's)."),
+    priority: int = typer.Option(0, "--priority", help="Higher starts first."),
+    key: str | None = typer.Option(None, "--key", help="Concurrency key (per-key limits)."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Seconds the whole run may take (default: the workflow's)."
+    ),
+) -> None:
+    """Start a run (a worker executes it) and print its id."""
+    wf = load_workflow(target)
+    value = parse_json(input, "--input")
+
+    async def go() -> str:
+        async with AsyncClient(settings.db) as client:
+            handle = await client.start(
+                wf,
+                input_json=value,
+                run_id=run_id,
+                queue=queue,
+                priority=priority,
+                concurrency_key=key,
+                timeout=timeout,
+            )
+            return handle.run_id
+
+    print(run_async(go()))
+
+
+@handles_errors
+def worker_command(
+    app_path: str | None = typer.Option(
+        None,
+        "--app",
+        help="FILE.py or MODULE defining workflows, blueprint functions and task kinds "
+        "(without it the worker runs blueprints only); FILE.py:APP or MODULE:APP to serve "
+        "the legato.App named APP there instead of the default app.",
+    ),
+    concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
+    lease: float = typer.Option(15.0, "--lease", help="Lease length in seconds."),
+    queue_names: list[str] | None = typer.Option(
+        None, "--queue", "-q", help="Queue to serve (repeat for several; default: default)."
+    ),
+    max_recoveries: int = typer.Option(
+        10,
+        "--max-recoveries",
+        min=0,
+        help="Park a run (instead of running it) once it has been taken over from a dead "
+        "worker more than this many times.",
+    ),
+    evict_after: float = typer.Option(
+        0.0,
+        "--evict-after",
+        min=0.0,
+        help="Seconds an idle run that waits durably stays in memory before it is evicted "
+        "(0: at once). While in memory, its timers, signals and child results reach it.",
+    ),
+) -> None:
+    """Serve runs until SIGTERM or Ctrl-C (in-flight steps finish; runs are released)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    registry = load_registry(app_path) if app_path is not None else DEFAULT_APP
+    queues = queue_names or ["default"]
+
+    async def go() -> None:
+        worker = Worker(
+            settings.db,
+            app=registry,
+            concurrency=concurrency,
+            lease_seconds=lease,
+            queues=queues,
+            max_recoveries=max_recoveries,
+            evict_after=evict_after,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        err.print(
+            f"worker {worker.worker_id} serving app {registry.name} on {settings.db} "
+            f"(host {worker.host}, pid {worker.pid}, concurrency {concurrency}, "
+            f"queues {', '.join(queues)})"
+        )
+        await worker.run()
+
+    run_async(go())
