@@ -43,6 +43,16 @@ async def plain() -> object:
 """
 
 
+PLAIN = """\
+import legato
+
+
+@legato.workflow
+async def plain() -> object:
+    return await legato.wait_for_signal("go")
+"""
+
+
 def app(folder: Path) -> str:
     path = folder / "signals_app.py"
     path.write_text(APP)
@@ -69,7 +79,8 @@ def test_a_declared_workflow_refuses_other_names_and_ill_typed_data(
 
 
 def test_a_name_the_run_does_not_wait_for_is_kept_with_a_warning(db: str, tmp_path: Path) -> None:
-    file = app(tmp_path)
+    file = tmp_path / "plain_app.py"  # a workflow that declares nothing
+    file.write_text(PLAIN)
     assert legato(db, "start", f"{file}:plain", "--id", "p1").returncode == 0
     typo = legato(db, "signal", "p1", "og", "--data", "1")
     assert typo.returncode == 0, typo.stderr

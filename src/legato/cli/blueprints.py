@@ -24,7 +24,7 @@ from ..records import BlueprintRecord, RunRecord, RunStatus
 from .common import err, handles_errors, out, parse_json, settings
 from .loader import load_registry
 from .progress import follow, watching_servers
-from .render import make_console, stamp
+from .render import stamp
 
 if TYPE_CHECKING:
     from ..blueprint.document import Blueprint
@@ -287,7 +287,6 @@ async def _follow(
     """Show the run's steps until it ends; run it here when no live worker can."""
     from ..worker import Worker
 
-    progress = make_console(stderr=True)
     worker: Worker | None = None
     if not await client.servers_for(run_id):
         queue = (await client.get(run_id)).queue
@@ -302,7 +301,7 @@ async def _follow(
     serving = asyncio.create_task(worker.run()) if worker is not None else None
     try:
         async with watching_servers(client, run_id, err, app_path or "FILE.py"):
-            return await follow(client, run_id, progress, timeout=timeout)
+            return await follow(client, run_id, err, timeout=timeout)
     finally:
         if worker is not None and serving is not None:
             worker.stop()
