@@ -105,9 +105,10 @@ def test_a_run_nobody_serves_is_named_within_seconds_and_queue_serves_it(
         assert waiting.stderr is not None
         deadline = time.monotonic() + 30
         line = ""
-        while time.monotonic() < deadline and "warning" not in line:
+        while time.monotonic() < deadline and "step:lookup" not in line:
             line = waiting.stderr.readline()
-        assert "warning: no live worker can run run " in line, line
+        assert "warning: no live worker can execute run " in line, line
+        assert ", which it waits for (" in line
         assert "workflow step:lookup, queue side" in line
         assert f"start one: legato worker --app {app} --queue side" in line
     finally:
@@ -129,7 +130,7 @@ def test_blueprint_run_with_no_worker_runs_it_here_and_shows_its_steps(
     done = legato(db, "blueprint", "run", "tests/greeter", "--input", '{"name": "ann"}', timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"message": "hello ann"}
-    assert "no live worker can run it: running it here" in done.stderr
+    assert "no live worker can execute it: running it here" in done.stderr
     assert "✓" in done.stderr and "/do/0/greet" in done.stderr  # the step, as it ended
 
 
@@ -180,7 +181,7 @@ def test_blueprint_run_says_when_no_worker_has_what_the_run_requires(
     draft = write(tmp_path, "needs.yaml", text)
     done = legato(db, "blueprint", "run", draft, "--timeout", "8", timeout=60)
     assert done.returncode == 1
-    assert "warning: no live worker can run it (workflow blueprint:tests/needs" in done.stderr
+    assert "warning: no live worker can execute it (workflow blueprint:tests/needs" in done.stderr
     assert "legato worker --app FILE.py --queue default (an app that registers acme.work)" in (
         done.stderr
     )

@@ -292,7 +292,7 @@ async def _follow(
         queue = (await client.get(run_id)).queue
         worker = Worker(client, queues=[queue])
         err.print(
-            f"no live worker can run it: running it here (queue {queue}, app "
+            f"no live worker can execute it: running it here (queue {queue}, app "
             f"{client.app.name}); start one with `legato worker` to run it elsewhere",
             markup=False,
             highlight=False,

@@ -103,28 +103,33 @@ async def watching_servers(
 ) -> AsyncIterator[None]:
     """While the body waits on the run, say on ``console`` (once per run) when the run,
     or a child or routed step it waits for, has no live worker able to run it, and name
-    the command that starts one. Checked every :data:`WATCH_SECONDS`."""
+    the command that starts one. Checked every :data:`WATCH_SECONDS`; a run is named once
+    two checks in a row found it unserved (a worker starting beside the command has sent
+    its first heartbeat by then)."""
 
     async def watch() -> None:
         told: set[str] = set()
+        before: set[str] = set()
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             try:
                 stuck = await client.unserved(run_id)
             except LegatoError:
                 continue  # the wait itself reports what is wrong with the store
+            now = {run.run_id for run in stuck}
             for run in stuck:
-                if run.run_id in told:
+                if run.run_id in told or run.run_id not in before:
                     continue
                 told.add(run.run_id)
-                what = "it" if run.run_id == run_id else f"run {run.run_id} it waits for"
+                what = "it" if run.run_id == run_id else f"run {run.run_id}, which it waits for"
                 console.print(
-                    f"warning: no live worker can run {what} (workflow {run.workflow}, "
+                    f"warning: no live worker can execute {what} (workflow {run.workflow}, "
                     f"queue {run.queue}); start one: {start_worker_hint(run, app_hint)}",
                     markup=False,
                     highlight=False,
                     soft_wrap=True,
                 )
+            before = now
 
     task = asyncio.create_task(watch())
     try:
