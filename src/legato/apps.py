@@ -17,7 +17,7 @@ registered in :data:`BUILTINS`, which every app serves besides its own registrat
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
@@ -86,6 +86,7 @@ class App:
         queue: str = "default",
         timeout: float | timedelta | None = None,
         on_failure: Workflow[..., Any] | None = None,
+        signals: Mapping[str, Any] | Iterable[str] | None = None,
     ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]: ...
 
     def workflow(
@@ -98,6 +99,7 @@ class App:
         queue: str = "default",
         timeout: float | timedelta | None = None,
         on_failure: Workflow[..., Any] | None = None,
+        signals: Mapping[str, Any] | Iterable[str] | None = None,
     ) -> Workflow[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]:
         """Declare a durable workflow: ``@app.workflow`` or ``@app.workflow(name=...)``
         (``@legato.workflow`` declares one of :data:`DEFAULT_APP`).
@@ -112,11 +114,24 @@ class App:
         cancellation (``finally`` blocks and compensations run) and ends ``failed`` with
         ``RunTimeout``. ``on_failure`` names a workflow started with a
         :class:`legato.RunFailure` when a run of this one fails, for alerting or escalation.
+
+        ``signals`` declares the signals its runs take: names (``["approve"]``) or names
+        with payload types (``{"approve": Approval}``; any type the payloads accept, a
+        pydantic model, a dataclass, ``int``...). Each run records them, so any client
+        (the ``legato`` command too) refuses another name with ``InvalidInput`` and checks
+        a payload against its type before it is buffered; ``wait_for_signal`` validates
+        it again on receipt. Without it, any name is accepted (and buffered).
         """
 
         def wrap(f: Callable[P, Coroutine[Any, Any, R]]) -> Workflow[P, R]:
             wf = Workflow(
-                f, name=name, version=version, queue=queue, timeout=timeout, on_failure=on_failure
+                f,
+                name=name,
+                version=version,
+                queue=queue,
+                timeout=timeout,
+                on_failure=on_failure,
+                signals=signals,
             )
             self.register(wf)
             return wf
@@ -269,6 +284,25 @@ class App:
         for name, step in self.routed_steps.items():
             found[ROUTED_PREFIX + name] = routed_step_workflow(step)
         return found
+
+    def queues(self, module: str | None = None) -> list[str]:
+        """The queues this app's workflows and routed steps use, sorted; only those whose
+        function is defined in ``module`` (a module's ``__name__``) when it is given.
+
+        What a worker must serve to run them all: ``legato run FILE.py:WF`` serves the
+        queues of what FILE.py defines.
+        """
+        used = {
+            wf.queue
+            for wf in self.workflows.values()
+            if module is None or wf.fn.__module__ == module
+        }
+        used |= {
+            step.queue
+            for step in self.routed_steps.values()
+            if step.queue is not None and (module is None or step.fn.__module__ == module)
+        }
+        return sorted(used)
 
     def family_prefixes(self) -> list[str]:
         """The prefixes of the families this app serves (Legato's own included)."""

@@ -134,3 +134,34 @@ def loads(text: str | None, annotation: Any, what: str) -> Any:
 
 def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or repr(annotation)
+
+
+def json_schema(annotation: Any) -> dict[str, Any]:
+    """The JSON Schema of what ``annotation`` accepts (``{}``: any JSON).
+
+    What a client without the code checks a payload against (a declared signal's): the
+    same type validates the payload again when the workflow receives it.
+    """
+    try:
+        adapter = _adapter(annotation)
+        if adapter is _ANY_ADAPTER:
+            return {}
+        return dict(adapter.json_schema(mode="validation"))
+    except Exception as exc:  # pydantic raises several kinds for types without a schema
+        raise PayloadError(
+            f"type {_type_name(annotation)} has no JSON Schema ({exc}); use JSON types, "
+            "dataclasses or pydantic models"
+        ) from exc
+
+
+def check_json(data: Any, schema: dict[str, Any], what: str) -> None:
+    """Raise PayloadError naming ``what`` if plain JSON ``data`` does not fit ``schema``."""
+    if not schema:
+        return
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    problem = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if problem is not None:
+        where = ".".join(str(p) for p in problem.absolute_path) or "value"
+        raise PayloadError(f"{what} does not fit its declared type: {where}: {problem.message}")

@@ -124,9 +124,17 @@ class RunRecord:
     recoveries: int = 0  # times taken over from a worker that died (or stalled) holding it
     # Capabilities a worker's app must have to claim it (a blueprint's functions and kinds).
     requires: tuple[str, ...] = ()
+    # The signals its workflow declares (JSON: name -> JSON Schema of the payload, {} for
+    # any); None when the workflow declares none, so any name may be sent.
+    signals: str | None = None
 
     def error_dict(self) -> dict[str, Any] | None:
         return json.loads(self.error) if self.error else None
+
+    def declared_signals(self) -> dict[str, dict[str, Any]] | None:
+        """The signals its workflow declares, by name, with each payload's JSON Schema
+        (``{}``: any JSON); None when the workflow declares none."""
+        return json.loads(self.signals) if self.signals is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +188,7 @@ class NewRun:
     detached: bool = False
     deadline_at: float | None = None
     requires: tuple[str, ...] = ()  # see RunRecord.requires
+    signals: str | None = None  # see RunRecord.signals
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +243,13 @@ class Suspension:
     cancel_delivered: bool = False  # a later cancel request must not wake the run again
 
 
+DEAD_AFTER_SECONDS = 90.0
+"""A worker whose last heartbeat is older than this is counted dead (``legato workers
+list``, :meth:`legato.AsyncClient.servers_for`). A live worker beats at least every 30 s
+when idle, plus up to one tick of its heartbeat loop: older than 90 s means two beats
+were missed."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerRecord:
     """A live (or recently live) worker process, and what it can run.
@@ -255,9 +271,23 @@ class WorkerRecord:
     workflows: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
 
-    def alive(self, now: float, dead_after: float) -> bool:
+    def alive(self, now: float, dead_after: float = DEAD_AFTER_SECONDS) -> bool:
         """Whether its last heartbeat is at most ``dead_after`` seconds old at ``now``."""
         return now - self.heartbeat_at <= dead_after
+
+    def can_serve(self, run: RunRecord) -> bool:
+        """Whether this worker claims ``run`` by what its heartbeat published: it serves
+        the run's queue, runs its workflow (by name, or a family as ``prefix*``) and has
+        every capability the run requires. A worker of a Legato that published nothing
+        (no ``app``) is taken to serve any run of its queues (or of any queue)."""
+        if self.app is None:
+            return not self.queues or run.queue in self.queues
+        if run.queue not in self.queues:
+            return False
+        named = run.workflow in self.workflows or any(
+            w.endswith("*") and run.workflow.startswith(w[:-1]) for w in self.workflows
+        )
+        return named and set(run.requires) <= set(self.capabilities)
 
 
 @dataclass(frozen=True, slots=True)

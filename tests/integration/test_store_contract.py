@@ -387,7 +387,7 @@ def test_schema_is_versioned_and_a_newer_schema_is_refused(tmp_path) -> None:  #
     run(reopen)  # applying migrations twice is a no-op
     with sqlite3.connect(tmp_path / "v.db") as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
-        assert versions == [(1,), (2,), (3,), (4,), (5,), (6,)]
+        assert versions == [(1,), (2,), (3,), (4,), (5,), (6,), (7,)]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.raises(legato.SchemaError, match="newer than this Legato"):
         run(reopen)

@@ -170,8 +170,10 @@ def test_start_is_idempotent_by_run_id(db_url: str) -> None:
     async def body() -> None:
         async with running_worker(db_url) as (_, client):
             first = await client.start(child_square, 3, run_id="order-42")
-            second = await client.start(child_square, 4, run_id="order-42")
+            second = await client.start(child_square, 3, run_id="order-42")
             assert first.created and not second.created
+            with pytest.raises(legato.Conflict, match="other input"):  # not the same start
+                await client.start(child_square, 4, run_id="order-42")
             assert await client.result("order-42", timeout=20) == 9
             assert len(await client.list()) == 1
 

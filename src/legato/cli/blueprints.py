@@ -23,6 +23,7 @@ from ..errors import BlueprintInvalid, Conflict, InvalidInput
 from ..records import BlueprintRecord, RunRecord, RunStatus
 from .common import err, handles_errors, out, parse_json, settings
 from .loader import load_registry
+from .progress import follow, watching_servers
 from .render import stamp
 
 if TYPE_CHECKING:
@@ -201,31 +202,50 @@ def show_command(
 @blueprint_app.command("run")
 @handles_errors
 def run_command(
-    ref: str = typer.Argument(..., help="[NAMESPACE/]NAME[:VERSION] (default: the latest)."),
+    ref: str = typer.Argument(
+        ...,
+        help="[NAMESPACE/]NAME[:VERSION] of a published blueprint (default: the latest), or "
+        "the path of a draft file (.yaml, .yml, .json) to validate and run unpublished.",
+    ),
     input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
     run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the run to end."),
     timeout: float | None = typer.Option(
         None, "--timeout", help="Seconds to wait at most (default: until it ends)."
     ),
+    app_path: str | None = typer.Option(None, "--app", help=_APP_HELP),
+    attach: bool = typer.Option(
+        False, "--attach", help="Follow the run --id names even if its input differs."
+    ),
 ) -> None:
-    """Start a run of a published blueprint (a worker executes it).
+    """Start a run of a published blueprint, or of a draft file (nothing is published).
 
-    With --wait (the default) print the run's output as JSON when it ends, or its error
-    (exit 1); with --no-wait print the run id at once.
+    With --wait (the default) it shows the run's steps on stderr and prints the run's
+    output as JSON when it ends, or its error (exit 1); when no live worker can run it,
+    an embedded worker (of --app's app) runs it here. With --no-wait print the run id at
+    once. A draft runs with every check a published version has, and may not run shell
+    commands or scripts: only a published version may.
     """
     value = parse_json(input, "--input")
+    draft = _draft(ref, app_path) if _is_file_ref(ref) else None
+    registry = load_registry(app_path) if app_path is not None else DEFAULT_APP
+    shown = ref if draft is None else f"draft {draft.ref} ({ref})"
 
     async def go() -> tuple[str, RunRecord | None]:
-        async with AsyncClient(settings.db) as client:
-            handle = await client.start_blueprint(ref, input=value, run_id=run_id)
+        async with AsyncClient(settings.db, app=registry) as client:
+            handle = await client.start_blueprint(
+                draft if draft is not None else ref, input=value, run_id=run_id, attach=attach
+            )
             if not wait:
                 return handle.run_id, None
             verb = "started" if handle.created else "already exists"
             err.print(
-                f"run {handle.run_id} of {ref} {verb}; waiting for it to end", highlight=False
+                f"run {handle.run_id} of {shown} {verb}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
-            return handle.run_id, await client.wait(handle.run_id, timeout)
+            return handle.run_id, await _follow(client, handle.run_id, timeout, app_path)
 
     started, record = asyncio.run(go())
     if record is None:
@@ -235,11 +255,57 @@ def run_command(
         print(record.output if record.output is not None else "null")
         return
     err.print(
-        f"[red]run {record.run_id} {record.status.value}[/red]: {_error_text(record)}",
+        f"run {record.run_id} {record.status.value}: {_error_text(record)}",
+        markup=False,
         highlight=False,
         soft_wrap=True,
     )
     raise typer.Exit(1)
+
+
+def _is_file_ref(ref: str) -> bool:
+    """A path to a draft rather than a published name: it exists, or looks like a file."""
+    return Path(ref).is_file() or ref.endswith((".yaml", ".yml", ".json"))
+
+
+def _draft(file: str, app_path: str | None) -> Blueprint:
+    """The draft in ``file``, validated as ``publish`` would (every problem reported)."""
+    from ..blueprint.document import load_blueprint
+
+    names, kinds = _checks(app_path)
+    try:
+        return load_blueprint(_read(file), file, functions=names, kinds=kinds)
+    except BlueprintInvalid as exc:
+        _report(exc.problems)
+        err.print(f"{file} has problems; nothing was run", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+async def _follow(
+    client: AsyncClient, run_id: str, timeout: float | None, app_path: str | None
+) -> RunRecord:
+    """Show the run's steps until it ends; run it here when no live worker can."""
+    from ..worker import Worker
+
+    worker: Worker | None = None
+    if not await client.servers_for(run_id):
+        queue = (await client.get(run_id)).queue
+        worker = Worker(client, queues=[queue])
+        err.print(
+            f"no live worker can execute it: running it here (queue {queue}, app "
+            f"{client.app.name}); start one with `legato worker` to run it elsewhere",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    serving = asyncio.create_task(worker.run()) if worker is not None else None
+    try:
+        async with watching_servers(client, run_id, err, app_path or "FILE.py"):
+            return await follow(client, run_id, err, timeout=timeout)
+    finally:
+        if worker is not None and serving is not None:
+            worker.stop()
+            await serving
 
 
 def _error_text(record: RunRecord) -> str:

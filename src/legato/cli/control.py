@@ -8,7 +8,7 @@ import time
 
 import typer
 
-from ..client import AsyncClient
+from ..client import AsyncClient, SignalSent
 from ..records import Pause, RunStatus
 from .common import err, handles_errors, out, parse_json, run_async, settings
 from .render import stamp
@@ -20,15 +20,23 @@ def signal_command(
     name: str = typer.Argument(..., help="Signal name."),
     data: str | None = typer.Option(None, "--data", "-d", help="JSON data, or @file.json"),
 ) -> None:
-    """Send a signal to a run (buffered until the run waits for it)."""
+    """Send a signal to a run (buffered until the run waits for it).
+
+    Refused (exit 1) when the run's workflow declares its signals and not this one, or
+    when the data does not fit the type the run waits for; a name the run does not wait
+    for now is kept, with a warning naming what it waits for."""
     value = parse_json(data, "--data")
 
-    async def go() -> None:
+    async def go() -> SignalSent:
         async with AsyncClient(settings.db) as client:
-            await client.signal(run_id, name, value)
+            return await client.signal(run_id, name, value)
 
-    run_async(go())
-    out.print(f"signal {name!r} sent to run {run_id}")
+    sent = run_async(go())
+    out.print(
+        f"signal {name!r} sent to run {run_id}", markup=False, highlight=False, soft_wrap=True
+    )
+    if sent.note is not None:
+        err.print(f"warning: {sent.note}", markup=False, highlight=False, soft_wrap=True)
 
 
 @handles_errors

@@ -18,7 +18,7 @@ from ..records import RunStatus
 from ..worker import Worker
 from .common import err, handles_errors, out, parse_json, run_async, settings
 from .loader import load_registry, load_workflow
-from .progress import follow
+from .progress import follow, watching_servers
 from .render import run_dict, styled
 
 log = logging.getLogger(__name__)
@@ -47,21 +47,36 @@ def run_command(
     run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
     concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    extra_queues: list[str] | None = typer.Option(
+        None,
+        "--queue",
+        "-q",
+        help="Also serve this queue (repeat for several; the queues of the workflows and "
+        "routed steps FILE.py defines are served anyway).",
+    ),
+    attach: bool = typer.Option(
+        False, "--attach", help="Follow the run --id names even if its input differs."
+    ),
 ) -> None:
     """Start a run and execute it with an embedded worker until it ends; print the result."""
     wf = load_workflow(target)
     value = parse_json(input, "--input")
+    # The queues its workflow and what its module defines use: a workflow or routed step
+    # on "payments" would otherwise wait for ever for a worker of that queue.
+    queues = sorted({wf.queue, *DEFAULT_APP.queues(wf.fn.__module__), *(extra_queues or [])})
+    app_hint = target.rpartition(":")[0]
 
     async def go() -> int:
         async with AsyncClient(settings.db) as client:
-            worker = Worker(client, workflows=[wf], concurrency=concurrency)
+            worker = Worker(client, workflows=[wf], concurrency=concurrency, queues=queues)
             serving = asyncio.create_task(worker.run())
             try:
-                handle = await client.start(wf, input_json=value, run_id=run_id)
+                handle = await client.start(wf, input_json=value, run_id=run_id, attach=attach)
                 if not as_json:
                     verb = "started" if handle.created else "resumed"
                     out.print(f"run [bold]{handle.run_id}[/bold] of {wf.name} {verb}")
-                record = await follow(client, handle.run_id, Console(quiet=as_json))
+                async with watching_servers(client, handle.run_id, err, app_hint):
+                    record = await follow(client, handle.run_id, Console(quiet=as_json))
             finally:
                 worker.stop()
                 await serving
@@ -92,6 +107,9 @@ def start_command(
     timeout: float | None = typer.Option(
         None, "--timeout", help="Seconds the whole run may take (default: the workflow's)."
     ),
+    attach: bool = typer.Option(
+        False, "--attach", help="Use the run --id names even if its input differs."
+    ),
 ) -> None:
     """Start a run (a worker executes it) and print its id."""
     wf = load_workflow(target)
@@ -107,6 +125,7 @@ def start_command(
                 priority=priority,
                 concurrency_key=key,
                 timeout=timeout,
+                attach=attach,
             )
             return handle.run_id
 

@@ -24,6 +24,7 @@ from ..errors import InvalidInput, RunFailed, RunNotFound
 from ..payload import dumps, loads
 from ..records import (
     BlueprintRecord,
+    EntryStatus,
     JournalEntry,
     NewRun,
     Pause,
@@ -39,6 +40,7 @@ from ..store import DEFAULT_URL, Store, open_store
 
 if TYPE_CHECKING:
     from ..blueprint.document import Blueprint
+from .checks import SignalSent, awaited_signals, check_signal, reuse_problem, servers
 from .feed import RunFeed, settled
 from .redrive import reset_plan, retry_plan
 
@@ -146,9 +148,17 @@ class AsyncClient:
         priority: int = 0,
         concurrency_key: str | None = None,
         timeout: float | timedelta | None = None,
+        attach: bool = False,
         **kwargs: Any,
     ) -> RunHandle:
         """Start a run of ``workflow`` with these arguments; idempotent by ``run_id``.
+
+        A run id names one run. Starting again under an id that is taken by a run of the
+        same workflow with the same input returns that run (``created=False``): a retried
+        start is safe. Another workflow under the id, or other input, raises
+        :class:`legato.Conflict` (HTTP 409) and changes nothing; ``attach=True`` returns
+        the run of this workflow that is there whatever its input (to follow or resume
+        it), still refusing another workflow's.
 
         ``workflow`` is a :class:`Workflow` (arguments are checked against its signature)
         or a name: one the client's app registers stands for that workflow; any other
@@ -184,8 +194,17 @@ class AsyncClient:
             priority=priority,
             concurrency_key=concurrency_key,
             deadline_at=time.time() + run_timeout if run_timeout is not None else None,
+            signals=workflow.signal_spec() if isinstance(workflow, Workflow) else None,
         )
+        return await self._create(new, workflow, attach)
+
+    async def _create(self, new: NewRun, definition: Any, attach: bool) -> RunHandle:
+        """Create the run, or return the one its id names if that is the same start."""
         record, created = await self.store.create_run(new, time.time())
+        if not created:
+            problem = reuse_problem(record, new.workflow, new.input, definition, attach)
+            if problem is not None:
+                raise problem
         return RunHandle(record.run_id, record.workflow, created)
 
     async def start_blueprint(
@@ -197,8 +216,11 @@ class AsyncClient:
         queue: str = "default",
         priority: int = 0,
         concurrency_key: str | None = None,
+        attach: bool = False,
     ) -> RunHandle:
-        """Start a run of a blueprint; idempotent by ``run_id``.
+        """Start a run of a blueprint; idempotent by ``run_id`` as :meth:`start` is (the
+        same blueprint, document and input under a taken id return that run; anything
+        else raises :class:`legato.Conflict` unless ``attach=True``).
 
         ``blueprint`` is a published reference (``name``, ``name:1.2.0``,
         ``namespace/name:1.2.0``; the highest version when none is given) or a
@@ -219,8 +241,7 @@ class AsyncClient:
                 f"published name such as 'orders/invoice:1.0.0', not {type(blueprint).__name__}"
             )
         new = new_blueprint_run(blueprint, input, run_id, queue, priority, concurrency_key)
-        record_, created = await self.store.create_run(new, time.time())
-        return RunHandle(record_.run_id, record_.workflow, created)
+        return await self._create(new, None, attach)
 
     # -- events --------------------------------------------------------------------------
     async def emit_event(
@@ -334,11 +355,32 @@ class AsyncClient:
         await self.open()
         return await self.store.list_queues()
 
-    async def signal(self, run_id: str, name: str, data: Any = None) -> None:
-        """Send signal ``name`` with ``data``; buffered until the run waits for it."""
-        await self.open()
+    async def signal(self, run_id: str, name: str, data: Any = None) -> SignalSent:
+        """Send signal ``name`` with ``data``; buffered until the run waits for it.
+
+        Refused with :class:`legato.InvalidInput` when the run's workflow declares its
+        signals (``@legato.workflow(signals=...)``) and not this one; the data is checked
+        against the type the run waits for (``wait_for_signal(name, type=...)``) or its
+        workflow declares (:class:`legato.PayloadError`). A name the run does not wait
+        for, of a workflow that declares nothing, is kept for a later wait: the result's
+        ``note`` says so, naming what the run waits for (a mistyped name shows there).
+        RunNotFound, RunEnded as the run stands.
+        """
+        run = await self.get(run_id)
+        awaited: dict[str, dict[str, Any]] = {}
+        if not run.status.is_terminal:  # an ended run: the store says RunEnded
+            awaited = awaited_signals(run, await self.store.get_journal(run_id))
+            data = check_signal(run, name, data, awaited)
         payload = dumps(data, f"data of signal {name!r}")
         await self.store.send_signal(run_id, name, payload, time.time())
+        declared = run.declared_signals()
+        return SignalSent(
+            run_id,
+            name,
+            waiting=name in awaited,
+            awaited=tuple(sorted(awaited)),
+            declared=tuple(sorted(declared)) if declared is not None else None,
+        )
 
     async def cancel(self, run_id: str) -> RunRecord:
         """Ask a run to cancel: it sees ``asyncio.CancelledError`` at its next command."""
@@ -422,6 +464,52 @@ class AsyncClient:
         """Workers with a heartbeat in the database (newest first), and the runs each holds."""
         await self.open()
         return await self.store.list_workers()
+
+    async def servers_for(self, run_id: str) -> list[WorkerRecord]:
+        """The live workers that would claim this run: a heartbeat within
+        :data:`legato.records.DEAD_AFTER_SECONDS`, serving the run's queue, running its
+        workflow (or its family) and having every capability it requires
+        (:meth:`WorkerRecord.can_serve`). Empty: no worker alive now will execute it.
+        """
+        run = await self.get(run_id)
+        return servers(run, await self.store.list_workers(), time.time())
+
+    async def unserved(self, run_id: str) -> list[RunRecord]:
+        """The runs this run's progress depends on that no live worker would claim.
+
+        The run itself (unless it has ended or is parked) and the unfinished child runs
+        and routed steps it waits for, depth first, each one no worker alive now serves
+        (see :meth:`servers_for`). Empty: every one of them has a worker. For a caller that
+        waits on a run to say at once why it may wait for ever, and what to start
+        (:func:`legato.client.checks.start_worker_hint`).
+        """
+        await self.open()
+        workers = await self.store.list_workers()
+        now = time.time()
+        found: list[RunRecord] = []
+        seen: set[str] = set()
+        todo = [run_id]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            run = await self.store.get_run(current)
+            if run is None:
+                if current == run_id:
+                    raise RunNotFound(run_id)
+                continue
+            if settled(run.status):
+                continue
+            if not servers(run, workers, now):
+                found.append(run)
+            for entry in await self.store.get_journal(current):
+                if entry.child_run_id and entry.status in (
+                    EntryStatus.WAITING,
+                    EntryStatus.RUNNING,
+                ):
+                    todo.append(entry.child_run_id)
+        return found
 
     async def upgrade_schema(self) -> list[int]:
         """Create or upgrade Legato's tables; return the migration versions applied.

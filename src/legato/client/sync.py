@@ -27,6 +27,7 @@ from ..records import (
 )
 from ..runtime.definitions import Workflow
 from ..store import DEFAULT_URL, Store
+from .checks import SignalSent
 from .client import AsyncClient, RunHandle, RunPage
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class Client:
         priority: int = 0,
         concurrency_key: str | None = None,
         timeout: float | timedelta | None = None,
+        attach: bool = False,
         **kwargs: Any,
     ) -> RunHandle:
         """See :meth:`AsyncClient.start`."""
@@ -98,6 +100,7 @@ class Client:
                 priority=priority,
                 concurrency_key=concurrency_key,
                 timeout=timeout,
+                attach=attach,
                 **kwargs,
             )
         )
@@ -111,6 +114,7 @@ class Client:
         queue: str = "default",
         priority: int = 0,
         concurrency_key: str | None = None,
+        attach: bool = False,
     ) -> RunHandle:
         """See :meth:`AsyncClient.start_blueprint`."""
         return self._call(
@@ -121,6 +125,7 @@ class Client:
                 queue=queue,
                 priority=priority,
                 concurrency_key=concurrency_key,
+                attach=attach,
             )
         )
 
@@ -177,9 +182,9 @@ class Client:
         """See :meth:`AsyncClient.queues`."""
         return self._call(self._async.queues())
 
-    def signal(self, run_id: str, name: str, data: Any = None) -> None:
+    def signal(self, run_id: str, name: str, data: Any = None) -> SignalSent:
         """See :meth:`AsyncClient.signal`."""
-        self._call(self._async.signal(run_id, name, data))
+        return self._call(self._async.signal(run_id, name, data))
 
     def cancel(self, run_id: str) -> RunRecord:
         """See :meth:`AsyncClient.cancel`."""
@@ -227,6 +232,14 @@ class Client:
     def list_workers(self) -> list[WorkerRecord]:
         """See :meth:`AsyncClient.list_workers`."""
         return self._call(self._async.list_workers())
+
+    def servers_for(self, run_id: str) -> list[WorkerRecord]:
+        """See :meth:`AsyncClient.servers_for`."""
+        return self._call(self._async.servers_for(run_id))
+
+    def unserved(self, run_id: str) -> list[RunRecord]:
+        """See :meth:`AsyncClient.unserved`."""
+        return self._call(self._async.unserved(run_id))
 
     def upgrade_schema(self) -> list[int]:
         """See :meth:`AsyncClient.upgrade_schema` (``Client(url).upgrade_schema()``)."""

@@ -65,6 +65,7 @@ class Children(Steps):
                 detached=detached,
                 deadline_at=now + wf.timeout if wf.timeout is not None else None,
                 requires=wf.requires,
+                signals=wf.signal_spec(),
             )
 
         if entry is None:

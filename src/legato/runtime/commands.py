@@ -28,14 +28,24 @@ async def sleep(duration: float | timedelta) -> None:
     await require_context("legato.sleep").sleep(seconds(duration))
 
 
-async def wait_for_signal(name: str, timeout: float | timedelta | None = None) -> Any:
+async def wait_for_signal(
+    name: str, timeout: float | timedelta | None = None, *, type: Any = Any
+) -> Any:
     """Wait until a signal ``name`` is sent to this run; return its data.
 
     A signal sent before the wait starts is buffered, never lost. Raises
     :class:`legato.WaitTimeout` after ``timeout``.
+
+    ``type`` (a pydantic model, a dataclass, ``int``...; default: the type the workflow
+    declares for ``name`` in ``@legato.workflow(signals=...)``, else any JSON) is what the
+    data is validated into. While the run waits here, a client checks a payload against
+    it before sending (``InvalidInput``); a payload that does not fit when it is received
+    raises :class:`legato.PayloadError` here. A workflow that declares its signals may
+    only wait for those (``ConfigurationError`` otherwise: no client would send another).
     """
     ctx = require_context("legato.wait_for_signal")
-    return await ctx.wait_for_signal(name, seconds(timeout) if timeout is not None else None)
+    limit = seconds(timeout) if timeout is not None else None
+    return await ctx.wait_for_signal(name, limit, type)
 
 
 def signal(name: str) -> Condition:

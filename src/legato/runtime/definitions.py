@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
+import json
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from ..errors import ConfigurationError, PayloadError
-from ..payload import from_jsonable, to_jsonable
+from ..payload import from_jsonable, json_schema, to_jsonable
 from .retry import NO_RETRY, Retry, seconds
 
 P = ParamSpec("P")
@@ -126,6 +127,7 @@ class Workflow(Generic[P, R]):
         timeout: float | timedelta | None = None,
         on_failure: Workflow[..., Any] | None = None,
         requires: tuple[str, ...] = (),
+        signals: Mapping[str, Any] | Iterable[str] | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise ConfigurationError(
@@ -148,6 +150,9 @@ class Workflow(Generic[P, R]):
         # Capabilities a worker's app must have to run its runs (a blueprint's functions
         # and task kinds); recorded on each run started from this object.
         self.requires = tuple(sorted(set(requires)))
+        # The signals its runs take (name -> payload type), or None: any name. Recorded on
+        # each run, so a client without this code refuses other names (see signal_spec).
+        self.signals = _declared_signals(self.name, signals)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
@@ -205,8 +210,38 @@ class Workflow(Generic[P, R]):
             )
         return list(bound.args), dict(bound.kwargs)
 
+    def signal_spec(self) -> str | None:
+        """The declared signals as a run records them: JSON, name -> JSON Schema of the
+        payload (``{}`` for any JSON); None when the workflow declares none."""
+        if self.signals is None:
+            return None
+        return json.dumps(
+            {name: json_schema(kind) for name, kind in self.signals.items()}, sort_keys=True
+        )
+
     def __repr__(self) -> str:
         return f"<legato workflow {self.name}>"
+
+
+def _declared_signals(
+    workflow: str, signals: Mapping[str, Any] | Iterable[str] | None
+) -> dict[str, Any] | None:
+    if signals is None:
+        return None
+    if isinstance(signals, str):
+        raise ConfigurationError(
+            f"workflow {workflow!r}: signals= takes names and their payload types, e.g. "
+            f"signals={{{signals!r}: Approval}} or signals=[{signals!r}], not one string"
+        )
+    found = dict(signals) if isinstance(signals, Mapping) else dict.fromkeys(signals, Any)
+    for name, kind in found.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"workflow {workflow!r}: signal names are non-empty text")
+        try:
+            json_schema(kind)
+        except PayloadError as exc:
+            raise ConfigurationError(f"workflow {workflow!r}, signal {name!r}: {exc}") from exc
+    return found
 
 
 def _source_hash(fn: Callable[..., Any]) -> str:

@@ -65,6 +65,8 @@ class ContextBase:
     compensating: bool = False  # a rollback is under way: no cancel or timeout stops it
     rollback_interrupted: bool = False  # the worker stopped mid-rollback: not an ending
     mismatch_hint: MismatchHint | None = None  # a workflow family's own wording
+    # The signals its workflow declares (name -> payload type), None: it declares none.
+    declared_signals: dict[str, Any] | None = None
     # Weak: the task's TaskState (held by a WeakKeyDictionary keyed by the task) refers to
     # this context, so a strong reference back would keep every finished run alive.
     root_ref: weakref.ref[asyncio.Task[Any]] | None = None

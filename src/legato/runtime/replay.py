@@ -363,6 +363,7 @@ async def _replay(
         redrives=run.redrives,
     )
     run_loop.ctx = ctx
+    ctx.declared_signals = wf.signals
 
     def report(outcome: Outcome, problem: str | None = None) -> ReplayReport:
         checked = len(ctx.visited.intersection(ctx.journal))

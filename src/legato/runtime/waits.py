@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from ..errors import WaitTimeout
-from ..payload import loads
+from ..errors import ConfigurationError, WaitTimeout
+from ..payload import json_schema, loads
 from ..records import EntryKind, EntryStatus, JournalEntry, SignalRecord, Suspension
 from .cancellation import Cancellation
 from .loop import RunLoop
@@ -153,13 +153,28 @@ class Waits(Cancellation):
 
         await self._until(waiting, Wait(seq, waiting.wake_at), check)
 
-    async def wait_for_signal(self, name: str, timeout: float | None) -> Any:
+    def signal_type(self, name: str, kind: Any) -> Any:
+        """The type a wait for signal ``name`` validates into: the one it gives, else the
+        one the workflow declares. ConfigurationError for a name it does not declare."""
+        declared = self.declared_signals
+        if declared is None:
+            return kind
+        if name not in declared:
+            raise ConfigurationError(
+                f"run {self.run_id} ({self.workflow_name}) waits for signal {name!r}, which "
+                f"its workflow does not declare (it declares {_names(declared)}): add it to "
+                "@legato.workflow(signals=...), or no client may send it"
+            )
+        return kind if kind is not Any else declared[name]
+
+    async def wait_for_signal(self, name: str, timeout: float | None, kind: Any = Any) -> Any:
         await self._enter()
+        kind = self.signal_type(name, kind)
         seq = self._next_seq()
         entry = self._expect(seq, EntryKind.SIGNAL, name)
         if entry is not None:
             if entry.status is EntryStatus.COMPLETED:
-                return loads(entry.output, Any, f"signal {name!r}")
+                return loads(entry.output, kind, f"signal {name!r}")
             if entry.status is EntryStatus.TIMED_OUT:
                 raise WaitTimeout(f"no signal {name!r} arrived before the timeout")
             if entry.status is EntryStatus.ABANDONED:
@@ -167,12 +182,15 @@ class Waits(Cancellation):
         else:
             await self._deliver_cancel(seq)
         now = self.host.now()
+        schema = json_schema(kind)
         waiting = entry or JournalEntry(
             self.run_id,
             seq,
             EntryKind.SIGNAL,
             name,
             EntryStatus.WAITING,
+            # What a client checks a payload against while the run waits here.
+            input=json.dumps({"type": schema}) if schema else None,
             started_at=now,
             wake_at=now + timeout if timeout is not None else None,
         )
@@ -189,7 +207,7 @@ class Waits(Cancellation):
             # Checked before the clock: a signal that arrived by the deadline still counts.
             signal = await self.host.take_signal(waiting, (name,), completed)
             if signal is not None:
-                return loads(signal.payload, Any, f"signal {name!r}")
+                return loads(signal.payload, kind, f"signal {name!r}")
             now = self.host.now()
             if waiting.wake_at is not None and now >= waiting.wake_at:
                 await self.host.persist(
@@ -203,6 +221,9 @@ class Waits(Cancellation):
     async def wait_any(self, conditions: Sequence[Condition], timeout: float | None) -> WaitResult:
         label = "|".join(f"{c.kind}:{c.name}" for c in conditions)
         await self._enter()
+        for c in conditions:
+            if c.kind == "signal":
+                self.signal_type(c.name, Any)  # a declaring workflow waits for its own only
         seq = self._next_seq()
         entry = self._expect(seq, EntryKind.WAIT_ANY, label)
         if entry is not None:
@@ -303,3 +324,7 @@ class Waits(Cancellation):
 
 async def _never(_: Any) -> Any:
     return NOT_YET
+
+
+def _names(names: Any) -> str:
+    return ", ".join(repr(n) for n in sorted(names)) or "none"

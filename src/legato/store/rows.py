@@ -62,6 +62,7 @@ def run_from_row(row: Row) -> RunRecord:
         deadline_at=row["deadline_at"],
         recoveries=row["recoveries"],
         requires=_names(row["requires"]),
+        signals=row["signals"],
     )
 
 
@@ -185,6 +186,7 @@ def new_run_params(new: NewRun, now: float) -> dict[str, Any]:
         "detached": new.detached,
         "deadline_at": new.deadline_at,
         "requires": _names_param(new.requires),
+        "signals": new.signals,
     }
 
 

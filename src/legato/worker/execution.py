@@ -176,6 +176,7 @@ class RunExecution(RunHost):
                 ),
             )
             return
+        self.ctx.declared_signals = wf.signals
         try:
             args, kwargs = wf.decode_args(json.loads(self.run.input or "[[], {}]"))
         except PayloadError as exc:

@@ -28,6 +28,7 @@ from ..client import AsyncClient
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ..outages import Outage
+from ..records import DEAD_AFTER_SECONDS as DEAD_AFTER_SECONDS  # re-exported (CLI)
 from ..records import WorkerRecord
 from ..runtime.definitions import Workflow
 from ..store import DEFAULT_URL, Store, open_store
@@ -43,10 +44,7 @@ IDLE_HEARTBEAT_SECONDS = 30.0
 every few seconds would only write. A worker holding runs beats every third of its lease
 (and at least this often, however long the lease)."""
 
-DEAD_AFTER_SECONDS = 3 * IDLE_HEARTBEAT_SECONDS
-"""``legato workers list`` counts a worker dead when its last heartbeat is older than
-this. A live worker's beats are at most 60 s apart (30 s idle, plus up to one tick of its
-heartbeat loop, itself at most 30 s): older than 90 s means two beats were missed."""
+# A worker is counted dead after DEAD_AFTER_SECONDS (legato.records), three idle beats.
 
 RESIDENT_POLL_SECONDS = 0.05
 """How often other processes' commits are looked for while a run in memory waits."""

@@ -6,10 +6,10 @@
 -- name: insert_run
 INSERT INTO runs (run_id, workflow, version, status, input, parent_run_id, parent_seq,
                   created_at, updated_at, queue, priority, concurrency_key, detached,
-                  deadline_at, requires)
+                  deadline_at, requires, signals)
 VALUES (%(run_id)s, %(workflow)s, %(version)s, 'pending', %(input)s, %(parent_run_id)s,
         %(parent_seq)s, %(now)s, %(now)s, %(queue)s, %(priority)s, %(concurrency_key)s,
-        %(detached)s, %(deadline_at)s, %(requires)s)
+        %(detached)s, %(deadline_at)s, %(requires)s, %(signals)s)
 ON CONFLICT (run_id) DO NOTHING;
 
 -- name: get_run

@@ -3,9 +3,10 @@
 -- name: insert_run
 INSERT INTO runs (run_id, workflow, version, status, input, parent_run_id, parent_seq,
                   created_at, updated_at, queue, priority, concurrency_key, detached,
-                  deadline_at, requires)
+                  deadline_at, requires, signals)
 VALUES (:run_id, :workflow, :version, 'pending', :input, :parent_run_id, :parent_seq,
-        :now, :now, :queue, :priority, :concurrency_key, :detached, :deadline_at, :requires)
+        :now, :now, :queue, :priority, :concurrency_key, :detached, :deadline_at, :requires,
+        :signals)
 ON CONFLICT (run_id) DO NOTHING;
 
 -- name: get_run
