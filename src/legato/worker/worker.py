@@ -29,20 +29,16 @@ from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ..outages import Outage
 from ..records import DEAD_AFTER_SECONDS as DEAD_AFTER_SECONDS  # re-exported (CLI)
-from ..records import WorkerRecord
 from ..runtime.definitions import Workflow
 from ..store import DEFAULT_URL, Store, open_store
 from .execution import RunExecution
+from .presence import IDLE_HEARTBEAT_SECONDS as IDLE_HEARTBEAT_SECONDS
+from .presence import Presence
 
 log = logging.getLogger(__name__)
 
 RELOOK_SECONDS = 1.0
 """An idle worker claims at least this often, whatever it has heard."""
-
-IDLE_HEARTBEAT_SECONDS = 30.0
-"""How often a worker holding no run says it is alive: with no lease to renew, beating
-every few seconds would only write. A worker holding runs beats every third of its lease
-(and at least this often, however long the lease)."""
 
 # A worker is counted dead after DEAD_AFTER_SECONDS (legato.records), three idle beats.
 
@@ -50,17 +46,7 @@ RESIDENT_POLL_SECONDS = 0.05
 """How often other processes' commits are looked for while a run in memory waits."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Worker:
+class Worker(Presence):
     """Executes workflow runs from one store.
 
     ``await worker.run()`` serves until :meth:`stop` (graceful: in-flight steps finish and
@@ -440,92 +426,3 @@ class Worker:
             del self.executions[execution.run_id]
             if len(self.executions) + 1 >= self.concurrency and not self._stopping:
                 self.wake()
-
-    # -- leases --------------------------------------------------------------------------
-    async def _heartbeat_loop(self) -> None:
-        # Capped so that every live worker beats within DEAD_AFTER_SECONDS, whatever its lease.
-        interval = min(self.lease_seconds / 3, IDLE_HEARTBEAT_SECONDS)
-        while True:
-            await asyncio.sleep(interval)
-            if self.killed:
-                return
-            idle = not self.executions
-            if idle and time.time() - self._last_beat < IDLE_HEARTBEAT_SECONDS:
-                continue
-            try:
-                await self._heartbeat_once()
-                self.outage.ok()
-            except Exception as exc:
-                self.outage.failed(exc, f"the heartbeat is retried every {interval:g} s")
-
-    async def _register(self) -> None:
-        """Announce this worker and free the runs of dead local workers, riding out outages.
-
-        The store opened, so the address is right; a database that restarts while the worker
-        starts up is waited for rather than fatal, as it is once the worker serves.
-        """
-        delay = self.poll_interval
-        while not self._stopping:
-            try:
-                await self._heartbeat_once()
-                await self._reap_dead_workers()
-                self.outage.ok()
-                return
-            except StoreError as exc:
-                self.outage.failed(exc, f"registering again within {delay:g}-5 s")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    async def _heartbeat_once(self) -> None:
-        now = time.time()
-        self._last_beat = now
-        record = WorkerRecord(
-            self.worker_id,
-            self.host,
-            self.pid,
-            self.started_at,
-            now,
-            app=self.app.name,
-            queues=tuple(self.queues),
-            # Families show as their prefix and "*": every name they serve.
-            workflows=(*self.known_workflows(), *(f"{p}*" for p in self.app.family_prefixes())),
-            capabilities=tuple(self.app.capabilities()),
-        )
-        # Judge only executions that existed before the heartbeat read the database: one
-        # claimed meanwhile is not in its answer and must not be taken for lost.
-        before = dict(self.executions)
-        owned = await self.store.heartbeat(record, now + self.lease_seconds, list(before))
-        for run_id, execution in before.items():
-            if self.executions.get(run_id) is not execution:
-                continue  # it ended meanwhile
-            held = owned.get(run_id)
-            if held is None or held.epoch != execution.lease.epoch:
-                execution.lose()
-                continue
-            if held.cancel_requested and not execution.ctx.cancel_requested:
-                execution.request_stop()
-            if held.paused and not execution.stopping:
-                log.info("run %s paused: stopping after its in-flight steps", run_id)
-                execution.stop()  # released; paused runs are not claimed until resumed
-
-    async def _reap_dead_workers(self) -> None:
-        """Free the runs of workers that died on this host (their pid is gone) at once.
-
-        Workers on other hosts are taken over when their leases expire.
-        """
-        dead = [
-            w.worker_id
-            for w in await self.store.list_workers()
-            if w.worker_id != self.worker_id
-            and w.host == self.host
-            and (w.pid != self.pid and not _pid_alive(w.pid))
-        ]
-        if dead:
-            count = await self.store.expire_leases_of(dead)
-            log.info(
-                "worker %s: %d run(s) of dead worker(s) %s on this host freed for take-over",
-                self.worker_id,
-                count,
-                ", ".join(dead),
-                extra={"worker": self.worker_id},
-            )
