@@ -16,14 +16,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.text import Text
 
 from ..apps import DEFAULT_APP
 from ..client import AsyncClient
 from ..errors import BlueprintInvalid, Conflict, InvalidInput
 from ..records import BlueprintRecord, RunRecord, RunStatus
-from .common import err, handles_errors, out, parse_json, settings
-from .loader import load_registry
-from .render import stamp
+from .common import (
+    err,
+    existing_db,
+    handles_errors,
+    names_not_empty,
+    not_empty,
+    out,
+    parse_json,
+    seconds,
+    settings,
+)
+from .loader import load_registries
+from .render import Grid, show, stamp
 
 if TYPE_CHECKING:
     from ..blueprint.document import Blueprint
@@ -43,15 +54,15 @@ _APP_HELP = (
 KindChecks = Mapping[str, Callable[[Any], list[str]]]
 
 
-def _checks(app_path: str | None) -> tuple[Collection[str] | None, KindChecks]:
+def _checks(app_paths: list[str] | None) -> tuple[Collection[str] | None, KindChecks]:
     """Function names and task-kind checks to validate against (after importing ``--app``).
 
     Without ``--app`` the names a document calls are not checked (nothing says which
     exist); extension task kinds are always checked, so an unknown kind is never skipped.
     """
-    if app_path is None:
+    if not app_paths:
         return None, DEFAULT_APP.kind_checks()
-    registry = load_registry(app_path)
+    registry = load_registries(app_paths)
     return set(registry.functions), registry.kind_checks()
 
 
@@ -74,12 +85,14 @@ def _report(problems: Collection[object]) -> None:
 @handles_errors
 def validate_command(
     files: list[str] = typer.Argument(..., help="Blueprint files (.yaml, .yml or .json)."),
-    app_path: str | None = typer.Option(None, "--app", help=_APP_HELP),
+    app_paths: list[str] | None = typer.Option(
+        None, "--app", metavar="APP", callback=names_not_empty, help=_APP_HELP
+    ),
 ) -> None:
     """Check blueprint files against the DSL; print every problem; exit 1 if any."""
     from ..blueprint.validation import check_text
 
-    names, kinds = _checks(app_path)
+    names, kinds = _checks(app_paths)
     failed = 0
     for file in files:
         try:
@@ -102,7 +115,9 @@ def validate_command(
 @handles_errors
 def publish_command(
     files: list[str] = typer.Argument(..., help="Blueprint files (.yaml, .yml or .json)."),
-    app_path: str | None = typer.Option(None, "--app", help=_APP_HELP),
+    app_paths: list[str] | None = typer.Option(
+        None, "--app", metavar="APP", callback=names_not_empty, help=_APP_HELP
+    ),
 ) -> None:
     """Validate blueprint files, then publish each under its namespace, name and version.
 
@@ -111,7 +126,7 @@ def publish_command(
     """
     from ..blueprint.document import load_blueprint
 
-    names, kinds = _checks(app_path)
+    names, kinds = _checks(app_paths)
     loaded: list[Blueprint] = []
     invalid = 0
     for file in files:
@@ -139,7 +154,7 @@ async def _publish_all(blueprints: list[Blueprint]) -> bool:
             try:
                 record, published = await client.publish_blueprint(blueprint)
             except (Conflict, InvalidInput) as exc:
-                err.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+                err.print(Text.assemble(("refused:", "red"), f" {exc}"))
                 ok = False
                 continue
             if not published:
@@ -152,13 +167,15 @@ async def _publish_all(blueprints: list[Blueprint]) -> bool:
 @blueprint_app.command("list")
 @handles_errors
 def list_command(
-    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", metavar="NS", callback=not_empty, help="Only this namespace."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """List every published version of every blueprint."""
 
     async def go() -> list[BlueprintRecord]:
-        async with AsyncClient(settings.db) as client:
+        async with AsyncClient(existing_db()) as client:
             return await client.list_blueprints(namespace)
 
     records = asyncio.run(go())
@@ -169,14 +186,11 @@ def list_command(
     if not records:
         out.print("no blueprint is published yet: legato blueprint publish FILE")
         return
-    from rich.table import Table
-
-    table = Table(title=f"{len(records)} published blueprint version(s)")
-    for column in ("namespace", "name", "version", "digest", "published"):
-        table.add_column(column)
+    columns = ("namespace", "name", "version", "digest", "published")
+    grid = Grid(f"{len(records)} published blueprint version(s)", columns)
     for r in records:
-        table.add_row(r.namespace, r.name, r.version, r.digest[:12], stamp(r.published_at))
-    out.print(table)
+        grid.add(r.namespace, r.name, r.version, r.digest[:12], stamp(r.published_at))
+    show(out, grid)
 
 
 @blueprint_app.command("show")
@@ -188,7 +202,7 @@ def show_command(
     """Print a published blueprint's document exactly as it was published."""
 
     async def go() -> BlueprintRecord:
-        async with AsyncClient(settings.db) as client:
+        async with AsyncClient(existing_db()) as client:
             return await client.get_blueprint(ref)
 
     record = asyncio.run(go())
@@ -202,11 +216,19 @@ def show_command(
 @handles_errors
 def run_command(
     ref: str = typer.Argument(..., help="[NAMESPACE/]NAME[:VERSION] (default: the latest)."),
-    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
-    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", metavar="JSON", help="JSON input, or @file.json"
+    ),
+    run_id: str | None = typer.Option(
+        None, "--id", metavar="ID", callback=not_empty, help="Run id (idempotent)."
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the run to end."),
     timeout: float | None = typer.Option(
-        None, "--timeout", help="Seconds to wait at most (default: until it ends)."
+        None,
+        "--timeout",
+        metavar="SECONDS",
+        callback=seconds,
+        help="Seconds to wait at most (default: until it ends).",
     ),
 ) -> None:
     """Start a run of a published blueprint (a worker executes it).
@@ -235,10 +257,11 @@ def run_command(
         print(record.output if record.output is not None else "null")
         return
     err.print(
-        f"[red]run {record.run_id} {record.status.value}[/red]: {_error_text(record)}",
-        highlight=False,
-        soft_wrap=True,
+        Text.assemble((f"run {record.run_id} {record.status.value}", "red"), ": "),
+        _error_text(record),
+        sep="",
     )
+    err.print(f"details: legato runs show {record.run_id}")
     raise typer.Exit(1)
 
 
@@ -266,10 +289,22 @@ def _record_dict(record: BlueprintRecord, source: bool) -> dict[str, Any]:
 @events_app.command("emit")
 @handles_errors
 def emit_command(
-    type: str = typer.Option(..., "--type", help="Event type, e.g. com.example.order.placed."),
-    source: str = typer.Option(..., "--source", help="Event source, e.g. /shop."),
-    data: str | None = typer.Option(None, "--data", "-d", help="JSON data, or @file.json"),
-    subject: str | None = typer.Option(None, "--subject", help="Event subject."),
+    type: str = typer.Option(
+        ...,
+        "--type",
+        metavar="TYPE",
+        callback=not_empty,
+        help="Event type, e.g. com.example.order.placed.",
+    ),
+    source: str = typer.Option(
+        ..., "--source", metavar="SOURCE", callback=not_empty, help="Event source, e.g. /shop."
+    ),
+    data: str | None = typer.Option(
+        None, "--data", "-d", metavar="JSON", help="JSON data, or @file.json"
+    ),
+    subject: str | None = typer.Option(
+        None, "--subject", metavar="SUBJECT", callback=not_empty, help="Event subject."
+    ),
 ) -> None:
     """Publish a CloudEvent; blueprint runs listening for it receive it."""
     value = parse_json(data, "--data")
