@@ -26,7 +26,7 @@ from .. import __version__
 from ..errors import LegatoError
 from ..store import DEFAULT_URL
 from .blueprints import blueprint_app, events_app
-from .common import EXIT_FAILED, EXIT_USAGE, err, report_error, settings
+from .common import EXIT_FAILED, EXIT_USAGE, Usage, err, masked, report_error, settings
 from .control import cancel_command, pause_command, paused_command, resume_command, signal_command
 from .db import db_app, health_command
 from .queues import queues_app
@@ -55,12 +55,11 @@ SCHEMES = ("sqlite:", "postgresql:", "postgres:")
 
 
 def _check_db(value: str) -> str:
-    settings.db = value
-    if not value.strip():
-        raise typer.BadParameter("must not be empty (sqlite:///legato.db, postgresql://...)")
+    settings.db = value  # so that messages mask its password from here on
     if not value.startswith(SCHEMES):
-        raise typer.BadParameter(
-            "use sqlite:///path/to/file.db or postgresql://user@host:5432/db[?schema=name]"
+        raise Usage(
+            f"--db {masked(value)!r} is not a database URL: use sqlite:///path/to/file.db or "
+            "postgresql://user@host:5432/db[?schema=name] (or set LEGATO_DB)"
         )
     return value
 
@@ -162,7 +161,9 @@ def hoist_global_options(root: Any, args: Sequence[str]) -> list[str]:
         if token == "--":
             rest.extend(tail[j:])
             break
-        if token in GLOBAL_VALUE_OPTIONS and j + 1 < len(tail):
+        if token in GLOBAL_VALUE_OPTIONS:
+            if j + 1 == len(tail):
+                raise Usage(f"{token} needs a value: {token} URL")
             hoisted.extend(tail[j : j + 2])
             j += 2
             continue
@@ -205,8 +206,8 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     settings.debug = "--debug" in before_dashes
     settings.db = DEFAULT_URL
     command = _command()
-    args = hoist_global_options(command, args)
     try:
+        args = hoist_global_options(command, args)
         value = command.main(args, prog_name="legato", standalone_mode=False)
     except NoArgsIsHelpError as exc:  # `legato` or `legato runs` alone: the help
         err.print(exc.format_message())

@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..errors import InvalidInput, LegatoError
+from ..errors import LegatoError
 from ..store import DEFAULT_URL
 
 T = TypeVar("T")
@@ -119,25 +119,37 @@ def handles_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+class Usage(typer.BadParameter):
+    """A command line that is wrong as a whole (options that do not go together), found
+    before anything is done: reported as a usage error (exit 2), message as written."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
 def parse_json(text: str | None, option: str) -> Any:
-    """JSON from an option value; ``@path`` reads it from a file."""
+    """JSON from an option value; ``@path`` reads it from a file. Bad JSON is a usage
+    error (exit 2): the command line is wrong, nothing was done."""
     if text is None:
         return None
     source = option
     if text.startswith("@"):
         path = Path(text[1:])
         if not path.is_file():
-            raise InvalidInput(f"{option}: no such file {path}")
+            raise Usage(f"{option}: no such file {path}")
         source = f"{option} file {path}"
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise Usage(f"{source}: cannot read it: {exc}") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(
+        raise Usage(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
 
@@ -172,14 +184,6 @@ def warn_if_new() -> None:
 
 
 # -- option checks (Typer callbacks): a bad value is a usage error, exit 2 -----------------
-class Usage(typer.BadParameter):
-    """A command line that is wrong as a whole (options that do not go together), found
-    before anything is done: reported as a usage error (exit 2), message as written."""
-
-    def format_message(self) -> str:
-        return self.message
-
-
 def at_least(minimum: int) -> Callable[[int | None], int | None]:
     """A check that an integer option is ``minimum`` or more."""
 
