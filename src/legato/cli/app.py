@@ -180,13 +180,18 @@ def hoist_global_options(root: Any, args: Sequence[str]) -> list[str]:
 
 
 def _name_metavars(command: Any) -> None:
-    """Give every option that takes a value a metavar named after it (``--limit LIMIT``)
-    unless it has one: help never shows a type such as ``<int>`` or ``<bool>``."""
+    """Give every option that takes a value a metavar named after it (``--limit LIMIT``),
+    and every argument its name in capitals (``RUN_ID``), unless it has one: help never
+    shows a type such as ``<int>``, ``<str>`` or ``<bool>``."""
     for param in getattr(command, "params", []):
         takes_value = not getattr(param, "is_flag", False) and not getattr(param, "count", 0)
-        if param.param_type_name == "option" and takes_value and param.metavar is None:
+        if param.metavar is not None or not takes_value:
+            continue
+        if param.param_type_name == "option":
             longest = max(param.opts, key=len).lstrip("-")
             param.metavar = longest.upper().replace("-", "_")
+        elif param.param_type_name == "argument" and param.name:
+            param.metavar = param.name.upper()
     for sub in getattr(command, "commands", {}).values():
         _name_metavars(sub)
 

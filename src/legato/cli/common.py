@@ -80,8 +80,9 @@ def shown_db() -> str:
 
 def report_error(kind: str, message: str, code: int) -> None:
     """Print one error: a line ``error: MESSAGE`` on stderr, or with ``--json`` an object
-    ``{"error": {"type", "message", "exit_code"}}`` on one line of stderr."""
-    message = masked(message)
+    ``{"error": {"type", "message", "exit_code"}}`` on one line of stderr. A message
+    with line breaks (a driver's, say) is joined into one line."""
+    message = " ".join(line.strip() for line in masked(message).splitlines() if line.strip())
     if settings.json:
         error = {"type": kind, "message": message, "exit_code": code}
         print(json.dumps({"error": error}), file=sys.stderr)
