@@ -27,13 +27,13 @@ from legato.cli.app import run_cli
 DOC = Path(__file__).parents[2] / "docs" / "cli.md"
 BEGIN, END = "<!-- bad-inputs:begin -->", "<!-- bad-inputs:end -->"
 PASSWORD = "s3cret-pw"
-APP = '''
+APP = """
 import legato
 
 @legato.workflow
 async def greet(name: str) -> str:
     return f"hello {name}"
-'''
+"""
 
 # (arguments after `legato`, exit code). The message is what the command prints.
 CASES: list[tuple[list[str], int]] = [

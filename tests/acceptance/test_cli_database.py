@@ -30,13 +30,13 @@ READS = [
     ["cancel", "r1"],
     ["runs", "retry", "r1"],
 ]
-APP = '''
+APP = """
 import legato
 
 @legato.workflow
 async def greet(name: str) -> str:
     return f"hello {name}"
-'''
+"""
 
 
 def test_read_commands_on_a_missing_file_say_so_and_create_nothing(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import legato_cli as legato
 
-APP = '''
+APP = """
 import legato
 
 @legato.step
@@ -44,7 +44,7 @@ def check(order: dict) -> None:
 async def place(order: dict) -> None:
     await reserve(order)
     await check(order)
-'''
+"""
 RAISING_LINE = next(n for n, line in enumerate(APP.splitlines(), 1) if "raise Value" in line)
 
 
@@ -63,7 +63,7 @@ def test_brackets_in_data_ids_and_errors_are_shown_as_they_are(db: str, app: str
     assert started.stdout.strip() == "order[eu]"
     shown = legato(db, "runs", "show", "order[eu]")
     assert shown.returncode == 0, shown.stderr
-    assert "run order[eu]" in shown.stdout
+    assert "run order[eu]" in shown.stdout and '"[b]"' in shown.stdout  # the journal
     assert "order[eu]" in legato(db, "runs", "list").stdout
     failed = legato(db, "run", f"{app}:place", "--input", "{}", "--id", "p[1]")
     assert failed.returncode == 1

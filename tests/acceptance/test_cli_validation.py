@@ -19,7 +19,7 @@ import legato as legato_api
 from tests.helpers import legato_cli as legato
 
 PASSWORD = "pw-9f3c1a"
-FAILING = '''
+FAILING = """
 import legato
 
 @legato.step(retry=legato.Retry(max_attempts=1))
@@ -29,7 +29,7 @@ def boom() -> None:
 @legato.workflow
 async def billing() -> None:
     await boom()
-'''
+"""
 
 
 def test_resume_and_retry_of_unknown_names_are_refused_naming_what_exists(
@@ -46,7 +46,8 @@ def test_resume_and_retry_of_unknown_names_are_refused_naming_what_exists(
     assert "queue payments" in queue.stderr and "workflow billing" in queue.stderr
     workflow = legato(db, "resume", "--workflow", "biling")
     assert workflow.returncode == 1 and "workflow 'biling' is not paused" in workflow.stderr
-    paused = {json.loads(line)["name"] for line in legato(db, "paused", "--json").stdout.splitlines()}
+    lines = legato(db, "paused", "--json").stdout.splitlines()
+    paused = {json.loads(line)["name"] for line in lines}
     assert paused == {"payments", "billing"}  # nothing was resumed
     legato(db, "resume", "--workflow", "billing")
     retry = legato(db, "runs", "retry", "--workflow", "biling")
@@ -72,21 +73,21 @@ def test_rejected_options_change_nothing(db: str, tmp_path: Path) -> None:
     assert legato(db, "queues", "list", "--json").stdout == ""
 
 
-APP_A = '''
+APP_A = """
 import legato
 
 @legato.workflow
 async def from_a() -> str:
     return "a"
-'''
-APP_B = '''
+"""
+APP_B = """
 import legato
 
 @legato.workflow
 async def from_b() -> str:
     return "b"
-'''
-NAMED = '''
+"""
+NAMED = """
 import legato
 
 billing = legato.App("billing")
@@ -94,7 +95,7 @@ billing = legato.App("billing")
 @billing.workflow
 async def invoice() -> str:
     return "invoiced"
-'''
+"""
 
 
 def _worker_serving(db: str, *app_args: str) -> list[str]:

@@ -32,6 +32,7 @@ from .common import (
     parse_json,
     seconds,
     settings,
+    warn_if_new,
 )
 from .loader import load_registries
 from .render import Grid, show, stamp
@@ -141,6 +142,7 @@ def publish_command(
     if invalid:
         err.print(f"{invalid} of {len(files)} file(s) have problems; nothing was published")
         raise typer.Exit(1)
+    warn_if_new()
     if not asyncio.run(_publish_all(loaded)):
         raise typer.Exit(1)
 
@@ -308,6 +310,7 @@ def emit_command(
 ) -> None:
     """Publish a CloudEvent; blueprint runs listening for it receive it."""
     value = parse_json(data, "--data")
+    warn_if_new()
 
     extra = {"subject": subject} if subject is not None else {}
 

@@ -60,7 +60,7 @@ _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<p
 def masked(text: str) -> str:
     """``text`` without any password: the one in ``--db`` and any in a URL it quotes."""
     password = _password(settings.db)
-    if password:
+    if password and len(password) >= 3:  # a shorter one would mask letters of words
         text = text.replace(password, "***")
     return _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", text)
 
