@@ -96,9 +96,9 @@ def test_bulk_retry_shows_progress_and_counts(db: str, tmp_path: Path) -> None:
     future = legato(db, "runs", "retry", "--workflow", "eight", "--since", "2999-01-01")
     assert "0 of 0 run(s) retried" in future.stdout
     bad = legato(db, "runs", "retry", "--workflow", "eight", "--since", "yesterday")
-    assert bad.returncode == 1 and "--since 'yesterday'" in bad.stderr
+    assert bad.returncode == 2 and "--since 'yesterday'" in bad.stderr  # a usage error
     nothing = legato(db, "runs", "retry")
-    assert nothing.returncode == 1 and "give a run id" in nothing.stderr
+    assert nothing.returncode == 2 and "give a run id" in nothing.stderr
 
 
 def test_pause_and_resume_a_queue_from_the_command_line(db: str) -> None:
@@ -113,7 +113,7 @@ def test_pause_and_resume_a_queue_from_the_command_line(db: str) -> None:
     legato(db, "resume", "--workflow", "eight")
     assert "nothing is paused" in legato(db, "paused").stdout
     both = legato(db, "pause", "--queue", "a", "--workflow", "b")
-    assert both.returncode == 1 and "one thing" in both.stderr
+    assert both.returncode == 2 and "one thing" in both.stderr  # a usage error
     unknown = legato(db, "pause", "no-such-run")
     assert unknown.returncode == 1 and "no run with id" in unknown.stderr
 

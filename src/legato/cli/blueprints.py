@@ -16,15 +16,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.text import Text
 
 from ..apps import DEFAULT_APP
+from ..blueprint.document import decode_source
 from ..client import AsyncClient
 from ..errors import BlueprintInvalid, Conflict, InvalidInput
 from ..records import BlueprintRecord, RunRecord, RunStatus
-from .common import err, handles_errors, out, parse_json, settings
-from .loader import load_registry
+from .common import (
+    err,
+    existing_db,
+    handles_errors,
+    names_not_empty,
+    not_empty,
+    out,
+    parse_json,
+    seconds,
+    settings,
+    warn_if_new,
+)
+from .loader import load_registries
 from .progress import follow, watching_servers
-from .render import stamp
+from .render import Grid, show, stamp
 
 if TYPE_CHECKING:
     from ..blueprint.document import Blueprint
@@ -44,15 +57,15 @@ _APP_HELP = (
 KindChecks = Mapping[str, Callable[[Any], list[str]]]
 
 
-def _checks(app_path: str | None) -> tuple[Collection[str] | None, KindChecks]:
+def _checks(app_paths: list[str] | None) -> tuple[Collection[str] | None, KindChecks]:
     """Function names and task-kind checks to validate against (after importing ``--app``).
 
     Without ``--app`` the names a document calls are not checked (nothing says which
     exist); extension task kinds are always checked, so an unknown kind is never skipped.
     """
-    if app_path is None:
+    if not app_paths:
         return None, DEFAULT_APP.kind_checks()
-    registry = load_registry(app_path)
+    registry = load_registries(app_paths)
     return set(registry.functions), registry.kind_checks()
 
 
@@ -61,9 +74,10 @@ def _read(file: str) -> str:
     if not path.is_file():
         raise InvalidInput(f"{file}: no such file (give the path of a .yaml or .json file)")
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise InvalidInput(f"{file}: cannot read it: {exc}") from exc
+    return decode_source(data, file)  # bytes that are not UTF-8: a positioned problem
 
 
 def _report(problems: Collection[object]) -> None:
@@ -75,16 +89,22 @@ def _report(problems: Collection[object]) -> None:
 @handles_errors
 def validate_command(
     files: list[str] = typer.Argument(..., help="Blueprint files (.yaml, .yml or .json)."),
-    app_path: str | None = typer.Option(None, "--app", help=_APP_HELP),
+    app_paths: list[str] | None = typer.Option(
+        None, "--app", metavar="APP", callback=names_not_empty, help=_APP_HELP
+    ),
 ) -> None:
     """Check blueprint files against the DSL; print every problem; exit 1 if any."""
     from ..blueprint.validation import check_text
 
-    names, kinds = _checks(app_path)
+    names, kinds = _checks(app_paths)
     failed = 0
     for file in files:
         try:
             _document, problems = check_text(_read(file), file, functions=names, kinds=kinds)
+        except BlueprintInvalid as exc:
+            _report(exc.problems)
+            failed += 1
+            continue
         except InvalidInput as exc:
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             failed += 1
@@ -103,7 +123,9 @@ def validate_command(
 @handles_errors
 def publish_command(
     files: list[str] = typer.Argument(..., help="Blueprint files (.yaml, .yml or .json)."),
-    app_path: str | None = typer.Option(None, "--app", help=_APP_HELP),
+    app_paths: list[str] | None = typer.Option(
+        None, "--app", metavar="APP", callback=names_not_empty, help=_APP_HELP
+    ),
 ) -> None:
     """Validate blueprint files, then publish each under its namespace, name and version.
 
@@ -112,7 +134,7 @@ def publish_command(
     """
     from ..blueprint.document import load_blueprint
 
-    names, kinds = _checks(app_path)
+    names, kinds = _checks(app_paths)
     loaded: list[Blueprint] = []
     invalid = 0
     for file in files:
@@ -127,6 +149,7 @@ def publish_command(
     if invalid:
         err.print(f"{invalid} of {len(files)} file(s) have problems; nothing was published")
         raise typer.Exit(1)
+    warn_if_new()
     if not asyncio.run(_publish_all(loaded)):
         raise typer.Exit(1)
 
@@ -140,7 +163,7 @@ async def _publish_all(blueprints: list[Blueprint]) -> bool:
             try:
                 record, published = await client.publish_blueprint(blueprint)
             except (Conflict, InvalidInput) as exc:
-                err.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+                err.print(Text.assemble(("refused:", "red"), f" {exc}"))
                 ok = False
                 continue
             if not published:
@@ -153,13 +176,15 @@ async def _publish_all(blueprints: list[Blueprint]) -> bool:
 @blueprint_app.command("list")
 @handles_errors
 def list_command(
-    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", metavar="NS", callback=not_empty, help="Only this namespace."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """List every published version of every blueprint."""
 
     async def go() -> list[BlueprintRecord]:
-        async with AsyncClient(settings.db) as client:
+        async with AsyncClient(existing_db()) as client:
             return await client.list_blueprints(namespace)
 
     records = asyncio.run(go())
@@ -170,14 +195,11 @@ def list_command(
     if not records:
         out.print("no blueprint is published yet: legato blueprint publish FILE")
         return
-    from rich.table import Table
-
-    table = Table(title=f"{len(records)} published blueprint version(s)")
-    for column in ("namespace", "name", "version", "digest", "published"):
-        table.add_column(column)
+    columns = ("namespace", "name", "version", "digest", "published")
+    grid = Grid(f"{len(records)} published blueprint version(s)", columns)
     for r in records:
-        table.add_row(r.namespace, r.name, r.version, r.digest[:12], stamp(r.published_at))
-    out.print(table)
+        grid.add(r.namespace, r.name, r.version, r.digest[:12], stamp(r.published_at))
+    show(out, grid)
 
 
 @blueprint_app.command("show")
@@ -189,7 +211,7 @@ def show_command(
     """Print a published blueprint's document exactly as it was published."""
 
     async def go() -> BlueprintRecord:
-        async with AsyncClient(settings.db) as client:
+        async with AsyncClient(existing_db()) as client:
             return await client.get_blueprint(ref)
 
     record = asyncio.run(go())
@@ -207,13 +229,23 @@ def run_command(
         help="[NAMESPACE/]NAME[:VERSION] of a published blueprint (default: the latest), or "
         "the path of a draft file (.yaml, .yml, .json) to validate and run unpublished.",
     ),
-    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
-    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", metavar="JSON", help="JSON input, or @file.json"
+    ),
+    run_id: str | None = typer.Option(
+        None, "--id", metavar="ID", callback=not_empty, help="Run id (idempotent)."
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the run to end."),
     timeout: float | None = typer.Option(
-        None, "--timeout", help="Seconds to wait at most (default: until it ends)."
+        None,
+        "--timeout",
+        metavar="SECONDS",
+        callback=seconds,
+        help="Seconds to wait at most (default: until it ends).",
     ),
-    app_path: str | None = typer.Option(None, "--app", help=_APP_HELP),
+    app_paths: list[str] | None = typer.Option(
+        None, "--app", metavar="APP", callback=names_not_empty, help=_APP_HELP
+    ),
     attach: bool = typer.Option(
         False, "--attach", help="Follow the run --id names even if its input differs."
     ),
@@ -227,8 +259,10 @@ def run_command(
     commands or scripts: only a published version may.
     """
     value = parse_json(input, "--input")
-    draft = _draft(ref, app_path) if _is_file_ref(ref) else None
-    registry = load_registry(app_path) if app_path is not None else DEFAULT_APP
+    warn_if_new()
+    draft = _draft(ref, app_paths) if _is_file_ref(ref) else None
+    registry = load_registries(app_paths) if app_paths else DEFAULT_APP
+    app_hint = " --app ".join(app_paths) if app_paths else None
     shown = ref if draft is None else f"draft {draft.ref} ({ref})"
 
     async def go() -> tuple[str, RunRecord | None]:
@@ -245,7 +279,7 @@ def run_command(
                 highlight=False,
                 soft_wrap=True,
             )
-            return handle.run_id, await _follow(client, handle.run_id, timeout, app_path)
+            return handle.run_id, await _follow(client, handle.run_id, timeout, app_hint)
 
     started, record = asyncio.run(go())
     if record is None:
@@ -255,11 +289,11 @@ def run_command(
         print(record.output if record.output is not None else "null")
         return
     err.print(
-        f"run {record.run_id} {record.status.value}: {_error_text(record)}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        Text.assemble((f"run {record.run_id} {record.status.value}", "red"), ": "),
+        _error_text(record),
+        sep="",
     )
+    err.print(f"details: legato runs show {record.run_id}")
     raise typer.Exit(1)
 
 
@@ -268,11 +302,11 @@ def _is_file_ref(ref: str) -> bool:
     return Path(ref).is_file() or ref.endswith((".yaml", ".yml", ".json"))
 
 
-def _draft(file: str, app_path: str | None) -> Blueprint:
+def _draft(file: str, app_paths: list[str] | None) -> Blueprint:
     """The draft in ``file``, validated as ``publish`` would (every problem reported)."""
     from ..blueprint.document import load_blueprint
 
-    names, kinds = _checks(app_path)
+    names, kinds = _checks(app_paths)
     try:
         return load_blueprint(_read(file), file, functions=names, kinds=kinds)
     except BlueprintInvalid as exc:
@@ -332,13 +366,26 @@ def _record_dict(record: BlueprintRecord, source: bool) -> dict[str, Any]:
 @events_app.command("emit")
 @handles_errors
 def emit_command(
-    type: str = typer.Option(..., "--type", help="Event type, e.g. com.example.order.placed."),
-    source: str = typer.Option(..., "--source", help="Event source, e.g. /shop."),
-    data: str | None = typer.Option(None, "--data", "-d", help="JSON data, or @file.json"),
-    subject: str | None = typer.Option(None, "--subject", help="Event subject."),
+    type: str = typer.Option(
+        ...,
+        "--type",
+        metavar="TYPE",
+        callback=not_empty,
+        help="Event type, e.g. com.example.order.placed.",
+    ),
+    source: str = typer.Option(
+        ..., "--source", metavar="SOURCE", callback=not_empty, help="Event source, e.g. /shop."
+    ),
+    data: str | None = typer.Option(
+        None, "--data", "-d", metavar="JSON", help="JSON data, or @file.json"
+    ),
+    subject: str | None = typer.Option(
+        None, "--subject", metavar="SUBJECT", callback=not_empty, help="Event subject."
+    ),
 ) -> None:
     """Publish a CloudEvent; blueprint runs listening for it receive it."""
     value = parse_json(data, "--data")
+    warn_if_new()
 
     extra = {"subject": subject} if subject is not None else {}
 

@@ -1,7 +1,11 @@
-"""What every ``legato`` command shares: the global settings, the consoles, error handling
-and reading JSON from an option.
+"""What every ``legato`` command shares: the global settings, the consoles, error handling,
+option checks and reading JSON from an option.
 
 Kept apart from the Typer app so each command module imports it without a cycle.
+
+Nothing the CLI prints is read as Rich markup: the consoles have markup and emoji codes
+off, and colour comes only from :class:`rich.text.Text` styles. A run id ``order[eu]`` or
+an error "field [customer_id] is missing" is shown exactly as it is.
 """
 
 from __future__ import annotations
@@ -9,35 +13,90 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
+import re
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import typer
+from rich.console import Console
+from rich.text import Text
 
-from ..errors import InvalidInput, LegatoError
+from ..errors import LegatoError
 from ..store import DEFAULT_URL
-from .render import make_console
 
 T = TypeVar("T")
 
-out = make_console()
-err = make_console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    """A console that prints text as it is: no markup, no emoji codes, no highlighting,
+    no hard wrapping (a long line stays one line). Colour only on a terminal."""
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 @dataclass
 class Settings:
     db: str = DEFAULT_URL
     debug: bool = False
+    json: bool = False  # --json was given: errors go to stderr as JSON objects
 
 
 settings = Settings()
 
+EXIT_FAILED = 1
+EXIT_USAGE = 2
 
-def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)@")
+
+
+def masked(text: str) -> str:
+    """``text`` without any password: the one in ``--db`` and any in a URL it quotes."""
+    password = _password(settings.db)
+    if password and len(password) >= 3:  # a shorter one would mask letters of words
+        text = text.replace(password, "***")
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", text)
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlparse(url).password
+    except ValueError:
+        match = _URL_PASSWORD.search(url)
+        return match["pw"] if match else None
+
+
+def shown_db() -> str:
+    """The database URL as messages may show it (password masked)."""
+    return masked(settings.db)
+
+
+def report_error(kind: str, message: str, code: int) -> None:
+    """Print one error: a line ``error: MESSAGE`` on stderr, or with ``--json`` an object
+    ``{"error": {"type", "message", "exit_code"}}`` on one line of stderr. A message
+    with line breaks (a driver's, say) is joined into one line."""
+    message = " ".join(line.strip() for line in masked(message).splitlines() if line.strip())
+    if settings.json:
+        error = {"type": kind, "message": message, "exit_code": code}
+        print(json.dumps({"error": error}), file=sys.stderr)
+    else:
+        err.print(Text.assemble(("error:", "red"), " ", message))
+
+
+def fail(message: str, kind: str = "Failed") -> None:
+    report_error(kind, message, EXIT_FAILED)
+    raise typer.Exit(EXIT_FAILED)
+
+
+def warn(message: str) -> None:
+    err.print(Text.assemble(("warning:", "yellow"), " ", masked(message)))
 
 
 def handles_errors(fn: Callable[..., T]) -> Callable[..., T]:
@@ -52,7 +111,7 @@ def handles_errors(fn: Callable[..., T]) -> Callable[..., T]:
         except (LegatoError, TimeoutError) as exc:
             if settings.debug:
                 raise
-            fail(str(exc))
+            fail(str(exc), type(exc).__name__)
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
@@ -61,24 +120,104 @@ def handles_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+class Usage(typer.BadParameter):
+    """A command line that is wrong as a whole (options that do not go together), found
+    before anything is done: reported as a usage error (exit 2), message as written."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
 def parse_json(text: str | None, option: str) -> Any:
-    """JSON from an option value; ``@path`` reads it from a file."""
+    """JSON from an option value; ``@path`` reads it from a file. Bad JSON is a usage
+    error (exit 2): the command line is wrong, nothing was done."""
     if text is None:
         return None
     source = option
     if text.startswith("@"):
         path = Path(text[1:])
         if not path.is_file():
-            raise InvalidInput(f"{option}: no such file {path}")
+            raise Usage(f"{option}: no such file {path}")
         source = f"{option} file {path}"
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise Usage(f"{source}: cannot read it: {exc}") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(
+        raise Usage(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+
+
+# -- the database: read commands never create one -------------------------------------------
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:`` URL (None for other databases and in-memory ones)."""
+    if not url.startswith("sqlite:"):
+        return None
+    path = urlparse(url).path
+    path = path[1:] if path.startswith("/") else path
+    if not path or path.startswith(":memory:"):
+        return None
+    return Path(path)
+
+
+def existing_db() -> str:
+    """The ``--db`` URL for a command that only reads or changes what exists: a SQLite
+    file that is missing is reported (``no database at PATH``), never created."""
+    url = settings.db
+    if _sqlite_file(url) is None or "mode=" in urlparse(url).query:
+        return url
+    return url + ("&" if "?" in url else "?") + "mode=rw"
+
+
+def warn_if_new() -> None:
+    """Say on stderr that this command is about to create a new SQLite database, and
+    where: a mistyped ``--db`` should not go unnoticed."""
+    path = _sqlite_file(settings.db)
+    if path is not None and not path.exists() and path.resolve().parent.is_dir():
+        warn(f"no database at {path.resolve()}: creating a new one")
+
+
+# -- option checks (Typer callbacks): a bad value is a usage error, exit 2 -----------------
+def at_least(minimum: int) -> Callable[[int | None], int | None]:
+    """A check that an integer option is ``minimum`` or more."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and value < minimum:
+            raise typer.BadParameter(f"{value} is too small: give {minimum} or more")
+        return value
+
+    return check
+
+
+def seconds(value: float | None) -> float | None:
+    """A check that a duration is a finite number of seconds above 0."""
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise typer.BadParameter(f"{value:g} is not a duration: give seconds above 0")
+    return value
+
+
+def seconds_or_zero(value: float | None) -> float | None:
+    """A check that a duration is a finite number of seconds, 0 or more."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise typer.BadParameter(f"{value:g} is not a duration: give seconds, 0 or more")
+    return value
+
+
+def not_empty(value: str | None) -> str | None:
+    """A check that a text option, when given, is not empty (or only spaces)."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("must not be empty")
+    return value
+
+
+def names_not_empty(values: list[str] | None) -> list[str] | None:
+    for value in values or []:
+        not_empty(value)
+    return values

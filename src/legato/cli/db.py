@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import typer
 
 from ..client import AsyncClient
-from .common import fail, handles_errors, out, run_async, settings
+from .common import (
+    existing_db,
+    fail,
+    handles_errors,
+    out,
+    run_async,
+    seconds,
+    settings,
+    shown_db,
+    warn_if_new,
+)
 
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 
@@ -16,6 +27,7 @@ db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 @handles_errors
 def db_upgrade() -> None:
     """Create or upgrade Legato's tables (safe to run on several hosts at once)."""
+    warn_if_new()
 
     async def go() -> list[int]:
         client = AsyncClient(settings.db)  # not opened: opening needs a current schema
@@ -26,9 +38,9 @@ def db_upgrade() -> None:
 
     applied = run_async(go())
     if applied:
-        out.print(f"applied migration(s) {', '.join(map(str, applied))} to {settings.db}")
+        out.print(f"applied migration(s) {', '.join(map(str, applied))} to {shown_db()}")
     else:
-        out.print(f"{settings.db} is up to date")
+        out.print(f"{shown_db()} is up to date")
 
 
 @handles_errors
@@ -37,15 +49,20 @@ def health_command(
         False, "--require-worker", help="Also require a live worker on this host."
     ),
     max_age: float = typer.Option(
-        45.0, "--max-age", help="Seconds since a worker's last heartbeat to count as live."
+        45.0,
+        "--max-age",
+        metavar="SECONDS",
+        callback=seconds,
+        help="Seconds since a worker's last heartbeat to count as live.",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Exit 0 if the database is reachable and its schema current (for supervisors)."""
     import socket
     import time
 
     async def go() -> Any:
-        async with AsyncClient(settings.db) as client:
+        async with AsyncClient(existing_db()) as client:
             return await client.list_workers()
 
     workers = run_async(go())
@@ -53,4 +70,7 @@ def health_command(
     live = [w for w in workers if w.host == host and time.time() - w.heartbeat_at <= max_age]
     if require_worker and not live:
         fail(f"no worker on host {host} has sent a heartbeat in the last {max_age:g} s")
+    if as_json:
+        print(json.dumps({"ok": True, "host": host, "live_workers": len(live)}))
+        return
     out.print(f"ok: database reachable, schema current, {len(live)} live worker(s) on {host}")

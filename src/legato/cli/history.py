@@ -5,12 +5,13 @@ Plain functions, so the Typer commands stay thin and the logic is testable witho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..client import AsyncClient
 from ..errors import WorkflowNotFound
 from ..runtime.replay import History, ReplayReport, replay
-from .loader import load_registry
+from .loader import load_registries
 
 
 async def export_history(client: AsyncClient, run_id: str) -> History:
@@ -24,16 +25,17 @@ async def export_history(client: AsyncClient, run_id: str) -> History:
     return History(run, journal)
 
 
-def replay_files(paths: list[Path], app: str) -> list[ReplayReport]:
+def replay_files(paths: list[Path], app: str | Sequence[str]) -> list[ReplayReport]:
     """Import ``app`` (``file.py`` or ``package.module``, or ``file.py:APP`` for the
     :class:`legato.App` named ``APP`` there) so its workflows register, then replay each
-    history file against them, in order.
+    history file against them, in order. Several targets are served together (as a
+    worker given ``--app`` twice serves them).
 
     Raises InvalidInput naming the file when one cannot be read, WorkflowNotFound naming it
     when its workflow is not defined by ``app``; a code mismatch is not an error but a
     report with ``ok=False``.
     """
-    registry = load_registry(app)
+    registry = load_registries([app] if isinstance(app, str) else app)
     reports: list[ReplayReport] = []
     for path in paths:
         history = History.load(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -79,3 +80,38 @@ def load_registry(target: str) -> App:
     apps = sorted(n for n, v in vars(module).items() if isinstance(v, App))
     hint = f"; apps there: {', '.join(apps)}" if apps else "; it defines no legato.App"
     raise ConfigurationError(f"{module_name} has no legato.App named {name!r}{hint}")
+
+
+def load_registries(targets: Sequence[str]) -> App:
+    """What ``--app A --app B`` serves: every target's registrations together.
+
+    Targets that name the default app (plain files and modules) all register into it; a
+    target naming a :class:`legato.App` adds that app. Two apps are combined into one
+    (named ``a+b``); a name registered by both for different code is refused, naming it.
+    """
+    apps: list[App] = []
+    for target in targets:
+        registry = load_registry(target)
+        if not any(registry is seen for seen in apps):
+            apps.append(registry)
+    if len(apps) == 1:
+        return apps[0]
+    combined = App("+".join(a.name for a in apps))
+    for registry in apps:
+        for workflow in registry.workflows.values():
+            combined.register(workflow)
+        names = ", ".join(a.name for a in apps)
+        _merge("routed step", combined.routed_steps, registry.routed_steps, names)
+        _merge("workflow family", combined.families, registry.families, names)
+        _merge("function", combined.functions, registry.functions, names)
+        _merge("task kind", combined.kinds, registry.kinds, names)
+    return combined
+
+
+def _merge(what: str, into: dict[str, Any], more: dict[str, Any], apps: str) -> None:
+    for name, value in more.items():
+        if name in into and into[name] is not value:
+            raise ConfigurationError(
+                f"apps {apps} both register the {what} {name!r}: serve them from separate workers"
+            )
+        into[name] = value

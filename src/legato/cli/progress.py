@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from ..client import AsyncClient
 from ..client.checks import start_worker_hint
@@ -16,50 +16,61 @@ from ..errors import LegatoError
 from ..records import EntryKind, EntryStatus, JournalEntry, RunRecord, RunStatus
 from .render import duration, short, stamp
 
-OK = "[green]✓[/green]"
-BAD = "[red]✗[/red]"
-WAIT = "[blue]⏸[/blue]"
+OK = ("✓", "green")
+BAD = ("✗", "red")
+WAIT = ("⏸", "blue")
 
 
-def describe(entry: JournalEntry) -> str | None:
-    """One line for a journal entry's current state (None: not worth a line)."""
-    name = f"[bold]{escape(entry.name)}[/bold]"
+def describe(entry: JournalEntry) -> Text | None:
+    """One line for a journal entry's current state (None: not worth a line).
+
+    Built from styled pieces, never markup, so names and values show as they are."""
+    name = (entry.name, "bold")
     took = duration(entry.started_at, entry.ended_at)
-    took = f" [dim]({took})[/dim]" if took else ""
-    shown = escape(short(entry.output))
+    took_part = (f" ({took})", "dim") if took else ""
+    shown = short(entry.output)
     error = entry.error_dict()
-    message = escape(str(error.get("message"))) if error else ""
+    message = str(error.get("message")) if error else ""
     kind, status = entry.kind, entry.status
+    line = Text.assemble
     if kind is EntryKind.STEP:
         if status is EntryStatus.COMPLETED:
             tries = f" after {entry.attempts} attempts" if entry.attempts > 1 else ""
-            return f"  {OK} step {name} → {shown}{tries}{took}"
+            return line("  ", OK, " step ", name, f" → {shown}{tries}", took_part)
         if status is EntryStatus.FAILED:
-            return f"  {BAD} step {name} failed: {message}"
+            return line("  ", BAD, " step ", name, f" failed: {message}")
         if error:  # a failed attempt that will be retried
-            retry = "[yellow]↻[/yellow]"
-            return f"  {retry} step {name} attempt {entry.attempts} failed ({message}); retrying"
+            retry = ("↻", "yellow")
+            return line(
+                "  ",
+                retry,
+                " step ",
+                name,
+                f" attempt {entry.attempts} failed ({message}); retrying",
+            )
         return None
     if kind is EntryKind.SLEEP:
         if status is EntryStatus.WAITING:
-            return f"  {WAIT} sleeping durably until {stamp(entry.wake_at)} UTC"
-        return f"  {OK} woke up{took}"
+            return line("  ", WAIT, f" sleeping durably until {stamp(entry.wake_at)}")
+        return line("  ", OK, " woke up", took_part)
     if kind is EntryKind.SIGNAL:
         if status is EntryStatus.WAITING:
-            return f"  {WAIT} waiting for signal {name}"
+            return line("  ", WAIT, " waiting for signal ", name)
         if status is EntryStatus.COMPLETED:
-            return f"  {OK} signal {name} received: {shown}"
-        return f"  [yellow]![/yellow] signal {name} {status.value}"
+            return line("  ", OK, " signal ", name, f" received: {shown}")
+        return line("  ", ("!", "yellow"), " signal ", name, f" {status.value}")
     if kind is EntryKind.CHILD:
         if status is EntryStatus.WAITING:
-            return f"  [blue]↳[/blue] child run {name} started ({entry.child_run_id})"
+            return line(
+                "  ", ("↳", "blue"), " child run ", name, f" started ({entry.child_run_id})"
+            )
         if status is EntryStatus.COMPLETED:
-            return f"  {OK} child run {name} → {shown}{took}"
-        return f"  {BAD} child run {name} {status.value}"
+            return line("  ", OK, " child run ", name, f" → {shown}", took_part)
+        return line("  ", BAD, " child run ", name, f" {status.value}")
     if kind is EntryKind.WAIT_ANY and status is EntryStatus.COMPLETED:
-        return f"  {OK} first of {name}: {shown}"
+        return line("  ", OK, " first of ", name, f": {shown}")
     if kind is EntryKind.CANCEL or status is EntryStatus.CANCELLED:
-        return "  [yellow]■[/yellow] cancellation delivered"
+        return line("  ", ("■", "yellow"), " cancellation delivered")
     return None
 
 

@@ -9,7 +9,17 @@ from typing import Any
 import typer
 
 from ..client import AsyncClient
-from .common import handles_errors, out, run_async, settings
+from .common import (
+    Usage,
+    at_least,
+    existing_db,
+    handles_errors,
+    not_empty,
+    out,
+    run_async,
+    seconds,
+    settings,
+)
 
 queues_app = typer.Typer(help="Queue limits shared by all workers.", no_args_is_help=True)
 
@@ -17,13 +27,24 @@ queues_app = typer.Typer(help="Queue limits shared by all workers.", no_args_is_
 @queues_app.command("set")
 @handles_errors
 def queues_set(
-    name: str = typer.Argument(..., help="Queue name."),
-    concurrency: int | None = typer.Option(None, help="Runs executing at once, all workers."),
-    key_concurrency: int | None = typer.Option(None, help="The same, per concurrency key."),
-    rate: int | None = typer.Option(None, help="Runs that may start per --per seconds."),
-    per: float = typer.Option(1.0, help="Rate period in seconds."),
+    name: str = typer.Argument(..., callback=not_empty, help="Queue name."),
+    concurrency: int | None = typer.Option(
+        None, metavar="N", callback=at_least(1), help="Runs executing at once, all workers."
+    ),
+    key_concurrency: int | None = typer.Option(
+        None, metavar="N", callback=at_least(1), help="The same, per concurrency key."
+    ),
+    rate: int | None = typer.Option(
+        None, metavar="N", callback=at_least(1), help="Runs that may start per --per seconds."
+    ),
+    per: float | None = typer.Option(
+        None, metavar="SECONDS", callback=seconds, help="Rate period in seconds (default 1)."
+    ),
 ) -> None:
     """Set (replace) a queue's limits; options left out are lifted."""
+    if per is not None and rate is None:
+        raise Usage("--per goes with --rate: give --rate N --per SECONDS")
+    per = 1.0 if per is None else per
 
     async def go() -> Any:
         async with AsyncClient(settings.db) as client:
@@ -45,7 +66,7 @@ def queues_list(as_json: bool = typer.Option(False, "--json", help="Print JSON l
     """Queues with limits."""
 
     async def go() -> Any:
-        async with AsyncClient(settings.db) as client:
+        async with AsyncClient(existing_db()) as client:
             return await client.queues()
 
     for q in run_async(go()):

@@ -1,23 +1,25 @@
-"""Tables and JSON for runs and journals."""
+"""Tables, lines and JSON for runs and journals.
+
+On a terminal a table is a Rich table; anywhere else (a pipe, a file) it is plain columns
+with no box drawing, no colour and no cut cell, so ``grep`` and ``awk`` see every value.
+Every cell is :class:`rich.text.Text`, never markup, so data shows as it is.
+Times are ISO 8601 with their offset (UTC).
+"""
 
 from __future__ import annotations
 
 import json
-import sys
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..records import JournalEntry, RunRecord
-
-
-def make_console(stderr: bool = False) -> Console:
-    """A console that is wide enough for tables when output goes to a file or a pipe."""
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 140)
-
 
 _STATUS_STYLE = {
     "completed": "green",
@@ -28,13 +30,18 @@ _STATUS_STYLE = {
     "waiting": "blue",
     "pending": "white",
     "timed_out": "yellow",
+    "alive": "green",
+    "dead": "red",
 }
+
+Cell = str | Text
 
 
 def stamp(value: float | None) -> str:
+    """A time as ISO 8601 with its offset: ``2026-11-20T08:00:00+00:00``."""
     if value is None:
         return ""
-    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(value, tz=UTC).isoformat(timespec="seconds")
 
 
 def duration(start: float | None, end: float | None) -> str:
@@ -50,9 +57,62 @@ def short(text: str | None, width: int = 32) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def styled(status: str) -> str:
-    style = _STATUS_STYLE.get(status, "white")
-    return f"[{style}]{status}[/{style}]"
+def styled(status: str) -> Text:
+    return Text(status, style=_STATUS_STYLE.get(status, "white"))
+
+
+@dataclass
+class Grid:
+    """A table to print: a title, column names and rows of cells."""
+
+    title: str
+    columns: Sequence[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+
+    def add(self, *cells: Cell) -> None:
+        self.rows.append(list(cells))
+
+
+def show(console: Console, grid: Grid) -> None:
+    """Print ``grid``: a Rich table on a terminal, plain columns elsewhere."""
+    if console.is_terminal:
+        table = Table(title=grid.title)
+        for column in grid.columns:
+            table.add_column(column, no_wrap=True, overflow="ellipsis")
+        for row in grid.rows:
+            table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
+        console.print(table)
+        return
+    for line in plain_columns(grid):
+        console.file.write(line + "\n")
+    console.file.flush()
+
+
+_SPACES = re.compile(r"\s")
+
+
+def plain_columns(grid: Grid) -> list[str]:
+    """The grid as lines of columns two spaces apart (the last one not padded); inside a
+    cell, newlines and tabs become spaces, so one row stays one line."""
+    rows = [list(grid.columns)] + [
+        [_SPACES.sub(" ", cell.plain if isinstance(cell, Text) else cell) for cell in row]
+        for row in grid.rows
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(grid.columns))]
+    lines = []
+    for row in rows:
+        padded = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        lines.append("  ".join([*padded, row[-1]]).rstrip())
+    return lines
+
+
+def show_json(console: Console, text: str) -> None:
+    """A JSON value (stored JSON text): coloured on a terminal, plain elsewhere."""
+    if console.is_terminal:
+        console.print_json(text)
+    else:
+        console.file.write(json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n")
+        console.file.flush()
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -105,33 +165,31 @@ def entry_dict(entry: JournalEntry) -> dict[str, Any]:
     }
 
 
-def runs_table(runs: list[RunRecord]) -> Table:
-    table = Table(title=f"{len(runs)} run(s)")
-    for column in ("run id", "workflow", "status", "created", "duration"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis")
+def runs_table(runs: list[RunRecord], title: str) -> Grid:
+    grid = Grid(title, ("run id", "workflow", "status", "created", "duration"))
     for run in runs:
-        table.add_row(
+        grid.add(
             run.run_id,
             run.workflow,
             styled(run.status.value),
             stamp(run.created_at),
             duration(run.created_at, run.ended_at),
         )
-    return table
+    return grid
 
 
-def journal_table(entries: list[JournalEntry]) -> Table:
-    table = Table(title="journal")
-    for column in ("#", "kind", "name", "status", "tries", "time", "input", "output / error"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis")
+def journal_table(entries: list[JournalEntry]) -> Grid:
+    grid = Grid("journal", ("#", "kind", "name", "status", "tries", "time", "input", "result"))
     for e in entries:
         error = e.error_dict()
-        result = f"[red]{short(error.get('message'))}[/red]" if error else short(e.output)
+        result: Cell = (
+            Text(short(str(error.get("message"))), style="red") if error else short(e.output)
+        )
         if e.child_run_id:
-            result = f"run {e.child_run_id} {result}"
+            result = Text.assemble(f"run {e.child_run_id} ", result)
         if e.progress and e.status.value == "running":
             result = f"progress {short(e.progress)}"
-        table.add_row(
+        grid.add(
             e.seq,
             e.kind.value,
             e.name,
@@ -141,22 +199,22 @@ def journal_table(entries: list[JournalEntry]) -> Table:
             short(e.input, 24),
             result,
         )
-    return table
+    return grid
 
 
-def attempts_table(entries: list[JournalEntry]) -> Table | None:
+def attempts_table(entries: list[JournalEntry]) -> Grid | None:
     """Every attempt of the steps that were retried: when, how long, the wait before, why."""
-    table = Table(title="attempts of retried steps")
-    for column in ("#", "step", "attempt", "started", "took", "waited before", "error"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis")
-    rows = 0
+    grid = Grid(
+        "attempts of retried steps",
+        ("#", "step", "attempt", "started", "took", "waited before", "error"),
+    )
     for e in entries:
         previous_end: float | None = None
         for a in e.attempt_list():
             error = a.get("error") or {}
             started, ended = a.get("started_at"), a.get("ended_at")
             waited = duration(previous_end, started) if previous_end and started else ""
-            table.add_row(
+            grid.add(
                 e.seq,
                 e.name,
                 str(a.get("attempt")),
@@ -166,5 +224,19 @@ def attempts_table(entries: list[JournalEntry]) -> Table | None:
                 short(f"{error.get('type', '')}: {error.get('message', '')}", 48) if error else "",
             )
             previous_end = ended
-            rows += 1
-    return table if rows else None
+    return grid if grid.rows else None
+
+
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>\S+)')
+
+
+def raised_at(traceback_text: str | None) -> str | None:
+    """``file:line in function`` of the frame that raised, from a formatted traceback (the
+    last frame of the last exception in it), or None."""
+    if not traceback_text:
+        return None
+    frames = list(_FRAME.finditer(traceback_text))
+    if not frames:
+        return None
+    last = frames[-1]
+    return f"{last['file']}:{last['line']} in {last['fn']}"

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from ..client import AsyncClient
-from .common import err, handles_errors, out, run_async, settings
+from .common import err, existing_db, handles_errors, names_not_empty, out, run_async
 from .history import export_history, replay_files
 
 history_app = typer.Typer(help="Export run histories for replay checks.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def history_export(
     """Write a run's history (run + journal) as JSON, for `legato replay`."""
 
     async def go() -> Any:
-        async with AsyncClient(settings.db) as client:
+        async with AsyncClient(existing_db()) as client:
             return await export_history(client, run_id)
 
     history = run_async(go())
@@ -38,14 +38,19 @@ def history_export(
 @handles_errors
 def replay_command(
     files: list[Path] = typer.Argument(..., help="History files from `legato history export`."),
-    app_path: str = typer.Option(
-        ..., "--app", help="FILE.py or MODULE with the new code (FILE.py:APP for a legato.App)."
+    app_paths: list[str] = typer.Option(
+        ...,
+        "--app",
+        metavar="APP",
+        callback=names_not_empty,
+        help="FILE.py or MODULE with the new code (FILE.py:APP for a legato.App); repeat "
+        "for several.",
     ),
 ) -> None:
     """Replay recorded histories against new code; report non-determinism before deploying."""
-    reports = replay_files(files, app_path)
+    reports = replay_files(files, app_paths)
     for report in reports:
-        out.print(report.summary(), markup=False, highlight=False)
+        out.print(report.summary())
     bad = [r for r in reports if not r.ok]
     if bad:
         err.print(f"{len(bad)} of {len(reports)} histories would not replay on this code")

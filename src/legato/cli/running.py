@@ -10,16 +10,31 @@ from enum import StrEnum
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from .. import logs
 from ..apps import DEFAULT_APP
 from ..client import AsyncClient
 from ..records import RunStatus
 from ..worker import Worker
-from .common import err, handles_errors, out, parse_json, run_async, settings
-from .loader import load_registry, load_workflow
+from .common import (
+    at_least,
+    err,
+    handles_errors,
+    names_not_empty,
+    not_empty,
+    out,
+    parse_json,
+    run_async,
+    seconds,
+    seconds_or_zero,
+    settings,
+    shown_db,
+    warn_if_new,
+)
+from .loader import load_registries, load_workflow
 from .progress import follow, watching_servers
-from .render import run_dict, styled
+from .render import run_dict, show_json, styled
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +58,15 @@ class LogFormat(StrEnum):
 @handles_errors
 def run_command(
     target: str = typer.Argument(..., help="FILE.py:WORKFLOW or MODULE:WORKFLOW"),
-    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
-    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
-    concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", metavar="JSON", help="JSON input, or @file.json"
+    ),
+    run_id: str | None = typer.Option(
+        None, "--id", metavar="ID", callback=not_empty, help="Run id (idempotent)."
+    ),
+    concurrency: int = typer.Option(
+        100, "--concurrency", metavar="N", callback=at_least(1), help="Runs in memory at once."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
     extra_queues: list[str] | None = typer.Option(
         None,
@@ -65,6 +86,7 @@ def run_command(
     # on "payments" would otherwise wait for ever for a worker of that queue.
     queues = sorted({wf.queue, *DEFAULT_APP.queues(wf.fn.__module__), *(extra_queues or [])})
     app_hint = target.rpartition(":")[0]
+    warn_if_new()
 
     async def go() -> int:
         async with AsyncClient(settings.db) as client:
@@ -74,7 +96,9 @@ def run_command(
                 handle = await client.start(wf, input_json=value, run_id=run_id, attach=attach)
                 if not as_json:
                     verb = "started" if handle.created else "resumed"
-                    out.print(f"run [bold]{handle.run_id}[/bold] of {wf.name} {verb}")
+                    out.print(
+                        Text.assemble("run ", (handle.run_id, "bold"), f" of {wf.name} {verb}")
+                    )
                 async with watching_servers(client, handle.run_id, err, app_hint):
                     record = await follow(client, handle.run_id, Console(quiet=as_json))
             finally:
@@ -83,12 +107,15 @@ def run_command(
         if as_json:
             print(json.dumps(run_dict(record)))
         elif record.status is RunStatus.COMPLETED:
-            out.print(f"run {record.run_id} {styled('completed')}; result:")
-            out.print_json(record.output or "null")
+            out.print(Text.assemble(f"run {record.run_id} ", styled("completed"), "; result:"))
+            show_json(out, record.output or "null")
         else:
             error = record.error_dict() or {}
-            out.print(f"run {record.run_id} {styled(record.status.value)}")
-            err.print(f"[red]{error.get('type', '')}[/red]: {error.get('message', '')}")
+            out.print(Text.assemble(f"run {record.run_id} ", styled(record.status.value)))
+            err.print(
+                Text.assemble((error.get("type", ""), "red"), f": {error.get('message', '')}")
+            )
+            err.print(f"details: legato runs show {record.run_id}")
         return 0 if record.status is RunStatus.COMPLETED else 1
 
     code = run_async(go())
@@ -99,13 +126,29 @@ def run_command(
 @handles_errors
 def start_command(
     target: str = typer.Argument(..., help="FILE.py:WORKFLOW or MODULE:WORKFLOW"),
-    input: str | None = typer.Option(None, "--input", "-i", help="JSON input, or @file.json"),
-    run_id: str | None = typer.Option(None, "--id", help="Run id (idempotent)."),
-    queue: str | None = typer.Option(None, "--queue", help="Queue (default: the workflow's)."),
-    priority: int = typer.Option(0, "--priority", help="Higher starts first."),
-    key: str | None = typer.Option(None, "--key", help="Concurrency key (per-key limits)."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", metavar="JSON", help="JSON input, or @file.json"
+    ),
+    run_id: str | None = typer.Option(
+        None, "--id", metavar="ID", callback=not_empty, help="Run id (idempotent)."
+    ),
+    queue: str | None = typer.Option(
+        None,
+        "--queue",
+        metavar="QUEUE",
+        callback=not_empty,
+        help="Queue (default: the workflow's).",
+    ),
+    priority: int = typer.Option(0, "--priority", metavar="N", help="Higher starts first."),
+    key: str | None = typer.Option(
+        None, "--key", metavar="KEY", callback=not_empty, help="Concurrency key (per-key limits)."
+    ),
     timeout: float | None = typer.Option(
-        None, "--timeout", help="Seconds the whole run may take (default: the workflow's)."
+        None,
+        "--timeout",
+        metavar="SECONDS",
+        callback=seconds,
+        help="Seconds the whole run may take (default: the workflow's).",
     ),
     attach: bool = typer.Option(
         False, "--attach", help="Use the run --id names even if its input differs."
@@ -114,6 +157,7 @@ def start_command(
     """Start a run (a worker executes it) and print its id."""
     wf = load_workflow(target)
     value = parse_json(input, "--input")
+    warn_if_new()
 
     async def go() -> str:
         async with AsyncClient(settings.db) as client:
@@ -134,29 +178,43 @@ def start_command(
 
 @handles_errors
 def worker_command(
-    app_path: str | None = typer.Option(
+    app_paths: list[str] | None = typer.Option(
         None,
         "--app",
+        metavar="APP",
+        callback=names_not_empty,
         help="FILE.py or MODULE defining workflows, blueprint functions and task kinds "
         "(without it the worker runs blueprints only); FILE.py:APP or MODULE:APP to serve "
-        "the legato.App named APP there instead of the default app.",
+        "the legato.App named APP there instead of the default app. Repeat to serve "
+        "several (their registrations together).",
     ),
-    concurrency: int = typer.Option(100, "--concurrency", help="Runs in memory at once."),
-    lease: float = typer.Option(15.0, "--lease", help="Lease length in seconds."),
+    concurrency: int = typer.Option(
+        100, "--concurrency", metavar="N", callback=at_least(1), help="Runs in memory at once."
+    ),
+    lease: float = typer.Option(
+        15.0, "--lease", metavar="SECONDS", callback=seconds, help="Lease length in seconds."
+    ),
     queue_names: list[str] | None = typer.Option(
-        None, "--queue", "-q", help="Queue to serve (repeat for several; default: default)."
+        None,
+        "--queue",
+        "-q",
+        metavar="QUEUE",
+        callback=names_not_empty,
+        help="Queue to serve (repeat for several; default: default).",
     ),
     max_recoveries: int = typer.Option(
         10,
         "--max-recoveries",
-        min=0,
+        metavar="N",
+        callback=at_least(0),
         help="Park a run (instead of running it) once it has been taken over from a dead "
         "worker more than this many times.",
     ),
     evict_after: float = typer.Option(
         0.0,
         "--evict-after",
-        min=0.0,
+        metavar="SECONDS",
+        callback=seconds_or_zero,
         help="Seconds an idle run that waits durably stays in memory before it is evicted "
         "(0: at once). While in memory, its timers, signals and child results reach it.",
     ),
@@ -177,8 +235,9 @@ def worker_command(
 ) -> None:
     """Serve runs until SIGTERM or Ctrl-C (in-flight steps finish; runs are released)."""
     logs.configure(log_level.value, log_format.value)
-    registry = load_registry(app_path) if app_path is not None else DEFAULT_APP
+    registry = load_registries(app_paths) if app_paths else DEFAULT_APP
     queues = queue_names or ["default"]
+    warn_if_new()
 
     async def go() -> None:
         worker = Worker(
@@ -194,7 +253,7 @@ def worker_command(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
         banner = (
-            f"worker {worker.worker_id} serving app {registry.name} on {settings.db} "
+            f"worker {worker.worker_id} serving app {registry.name} on {shown_db()} "
             f"(host {worker.host}, pid {worker.pid}, concurrency {concurrency}, "
             f"queues {', '.join(queues)})"
         )

@@ -11,8 +11,8 @@ import typer
 from ..client import AsyncClient
 from ..records import WorkerRecord
 from ..worker.worker import DEAD_AFTER_SECONDS
-from .common import handles_errors, out, run_async, settings
-from .render import stamp
+from .common import existing_db, handles_errors, out, run_async, seconds
+from .render import Grid, show, stamp, styled
 
 workers_app = typer.Typer(help="Inspect workers.", no_args_is_help=True)
 
@@ -24,7 +24,8 @@ def workers_list(
     dead_after: float = typer.Option(
         DEAD_AFTER_SECONDS,
         "--dead-after",
-        min=0.0,
+        metavar="SECONDS",
+        callback=seconds,
         help="Seconds since a worker's last heartbeat after which it is shown dead.",
     ),
 ) -> None:
@@ -32,7 +33,7 @@ def workers_list(
     (app, queues, workflows, capabilities) and how many runs each holds."""
 
     async def go() -> Any:
-        async with AsyncClient(settings.db) as client:
+        async with AsyncClient(existing_db()) as client:
             return await client.list_workers()
 
     workers = run_async(go())
@@ -41,15 +42,11 @@ def workers_list(
         for w in workers:
             print(json.dumps({**_worker_dict(w), "alive": w.alive(now, dead_after)}))
         return
-    from rich.table import Table
-
-    table = Table(title=f"{len(workers)} worker(s)")
     columns = ("worker", "state", "app", "host", "pid", "heartbeat", "runs", "queues")
-    for column in (*columns, "workflows", "capabilities"):
-        table.add_column(column)
+    grid = Grid(f"{len(workers)} worker(s)", (*columns, "workflows", "capabilities"))
     for w in workers:
-        state = "[green]alive[/green]" if w.alive(now, dead_after) else "[red]dead[/red]"
-        table.add_row(
+        state = styled("alive" if w.alive(now, dead_after) else "dead")
+        grid.add(
             w.worker_id,
             state,
             w.app or "",
@@ -61,7 +58,7 @@ def workers_list(
             ", ".join(w.workflows),
             ", ".join(w.capabilities),
         )
-    out.print(table)
+    show(out, grid)
 
 
 def _worker_dict(w: WorkerRecord) -> dict[str, Any]:

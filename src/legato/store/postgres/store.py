@@ -32,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ...errors import ConfigurationError, Unavailable
 from ...outages import Outage
+from .. import safe_url
 from ..core import Store
 from ..ops import WORK, Notice, NoticeKind, arrived, drive_async
 from ..plumbing import Hub, OpCall
@@ -51,7 +52,7 @@ def parse_postgres_url(url: str) -> tuple[str, str]:
     schema = query.pop("schema", "public")
     if not _SCHEMA_NAME.match(schema):
         raise ConfigurationError(
-            f"bad schema name {schema!r} in {url!r}: use letters, digits and _"
+            f"bad schema name {schema!r} in {safe_url(url)!r}: use letters, digits and _"
         )
     conninfo = urlunparse(parsed._replace(scheme="postgresql", query=urlencode(query)))
     return conninfo, schema
@@ -101,10 +102,7 @@ class PostgresStore(Store):
         return conn
 
     def _safe_url(self) -> str:
-        parsed = urlparse(self.url)
-        if parsed.password:
-            parsed = parsed._replace(netloc=parsed.netloc.replace(parsed.password, "***"))
-        return urlunparse(parsed)
+        return safe_url(self.url)
 
     async def open(self) -> None:
         """Connect, after checking that the schema is current (``legato db upgrade``).

@@ -8,6 +8,10 @@ Every store of one process on one database shares one writer thread and one read
 connection (the first to open sets ``synchronous``), so their writes group into the same
 commits and ``PRAGMA data_version`` tells other processes' commits apart.
 
+``?mode=rw`` opens only a database that exists (:class:`legato.errors.NotFound` names the
+missing file; read-only tools use it so that a mistyped path creates nothing); the default
+``mode=rwc`` creates the file.
+
 ``sqlite:///:memory:NAME`` is an in-memory database shared by every store of this process
 that opens the same URL (see :mod:`legato.testing`): the same SQL, nothing on disk.
 """
@@ -24,8 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+from urllib.request import pathname2url
 
-from ...errors import ConfigurationError, Conflict, Unavailable
+from ...errors import ConfigurationError, Conflict, NotFound, Unavailable
 from ..core import Store
 from ..ops import Sql, drive, one
 from ..plumbing import Hub, OpCall
@@ -140,6 +145,11 @@ class SQLiteStore(Store):
             raise ConfigurationError(
                 f"unknown synchronous={self._synchronous!r} in {url!r}: use NORMAL or FULL"
             )
+        self._mode = options.get("mode", "rwc")
+        if self._mode not in ("rw", "rwc"):
+            raise ConfigurationError(
+                f"unknown mode={self._mode!r} in {url!r}: use rw (the file must exist) or rwc"
+            )
         self._key = key
         self._engine: _Engine | None = None
         self._open_lock: asyncio.Lock | None = None
@@ -155,9 +165,20 @@ class SQLiteStore(Store):
             raise ConfigurationError(
                 f"cannot open {self.url}: folder {parent} does not exist; create it first"
             )
+        target, uri = self.path, False
+        if self._mode == "rw":  # SQLite itself refuses to create the file
+            resolved = Path(self.path).resolve()
+            if not resolved.is_file():
+                raise NotFound(f"no database at {resolved}")
+            target, uri = f"file:{pathname2url(str(resolved))}?mode=rw", True
         try:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=5.0, factory=Conn
+                target,
+                uri=uri,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=5.0,
+                factory=Conn,
             )
             conn.row_factory = sqlite3.Row
             retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
