@@ -56,14 +56,19 @@ def app(tmp_path: Path) -> str:
 
 
 def test_brackets_in_data_ids_and_errors_are_shown_as_they_are(db: str, app: str) -> None:
-    done = legato(db, "run", f"{app}:keep", "--input", '{"a": "[b]", "c": ":smile:"}')
+    done = legato(
+        db, "run", f"{app}:keep", "--input", '{"a": "[b]", "c": ":smile:"}', "--id", "k[1]"
+    )
     assert done.returncode == 0, done.stderr
     assert '"a": "[b]"' in done.stdout and ":smile:" in done.stdout
+    assert "run k[1] of keep started" in done.stdout
+    journal = legato(db, "runs", "show", "k[1]").stdout
+    assert '"[b]"' in journal and ":smile:" in journal  # the journal's cells
     started = legato(db, "start", f"{app}:keep", "--input", '{"a": "[b]"}', "--id", "order[eu]")
     assert started.stdout.strip() == "order[eu]"
     shown = legato(db, "runs", "show", "order[eu]")
     assert shown.returncode == 0, shown.stderr
-    assert "run order[eu]" in shown.stdout and '"[b]"' in shown.stdout  # the journal
+    assert "run order[eu]" in shown.stdout
     assert "order[eu]" in legato(db, "runs", "list").stdout
     failed = legato(db, "run", f"{app}:place", "--input", "{}", "--id", "p[1]")
     assert failed.returncode == 1
