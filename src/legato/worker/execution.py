@@ -370,7 +370,18 @@ class RunExecution(RunHost):
         started for the first time, or resumed (after a wait, a release or a retry)."""
         where = f"run {self.run_id} ({self.run.workflow})"
         fields = self.log_fields()
-        if self._claimed.taken_over:
+        if self._claimed.taken_over and self._claimed.previous_owner == self.worker_id:
+            # Its own lease ran out (the database was away): the outage is logged once
+            # by the worker; claiming the run again is routine.
+            log.info(
+                "%s claimed again by worker %s: its lease expired while it could not renew "
+                "it (recovery %d)",
+                where,
+                self.worker_id,
+                self.run.recoveries,
+                extra=fields,
+            )
+        elif self._claimed.taken_over:
             log.warning(
                 "%s taken over by worker %s from worker %s, whose lease expired (recovery %d)",
                 where,
