@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -73,8 +74,37 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
     if not path:
         raise ConfigurationError(f"SQLite URL {url!r} names no file: use sqlite:///legato.db")
-    options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    if parsed.fragment:
+        raise ConfigurationError(
+            f"SQLite URL {url!r} has a '#' part, which names nothing: remove it"
+        )
+    options = {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+    unknown = sorted(set(options) - _SQLITE_OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) {', '.join(unknown)} in SQLite URL {url!r}: "
+            f"a SQLite URL takes {' and '.join(sorted(_SQLITE_OPTIONS))}"
+        )
     return path, options
+
+
+_SQLITE_OPTIONS = frozenset({"mode", "synchronous"})
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600, whatever the umask).
+
+    A workflow database holds inputs, results and errors, which may be personal data.
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions, so
+    they are private too. A file that exists already keeps the mode it has.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # let SQLite report why it cannot open it
+    os.close(fd)
 
 
 def memory_name(path: str) -> str | None:
@@ -166,6 +196,8 @@ class SQLiteStore(Store):
                 f"cannot open {self.url}: folder {parent} does not exist; create it first"
             )
         target, uri = self.path, False
+        if self._mode == "rwc":
+            _create_private(Path(self.path))
         if self._mode == "rw":  # SQLite itself refuses to create the file
             resolved = Path(self.path).resolve()
             if not resolved.is_file():
