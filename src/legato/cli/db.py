@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from ..client import AsyncClient
+from ..errors import Unavailable
 from .common import (
     existing_db,
     fail,
@@ -57,15 +58,24 @@ def health_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
-    """Exit 0 if the database is reachable and its schema current (for supervisors)."""
+    """Exit 0 if the database is reachable, accepts a write and its schema is current.
+
+    The write (a row inserted and deleted in one transaction) fails on a full disk or a
+    read-only database, which a read alone would not notice."""
     import socket
     import time
 
     async def go() -> Any:
         async with AsyncClient(existing_db()) as client:
+            try:
+                await client.check_writable()
+            except Unavailable as exc:
+                return exc
             return await client.list_workers()
 
     workers = run_async(go())
+    if isinstance(workers, Unavailable):  # full disk, read-only file or server
+        fail(f"the database does not accept writes: {workers}")
     host = socket.gethostname()
     live = [w for w in workers if w.host == host and time.time() - w.heartbeat_at <= max_age]
     if require_worker and not live:

@@ -460,6 +460,16 @@ class AsyncClient:
         return await self.store.get_journal(run_id)
 
     # -- operations ----------------------------------------------------------------------
+    async def check_writable(self) -> None:
+        """Raise :class:`legato.Unavailable` unless the database accepts a write now.
+
+        A row of 64 KB is inserted and deleted in one transaction (nothing changes), so
+        a full disk, a read-only file or a read-only server fails it; ``legato health``
+        runs it.
+        """
+        await self.open()
+        await self.store.probe_write(time.time())
+
     async def list_workers(self) -> list[WorkerRecord]:
         """Workers with a heartbeat in the database (newest first), and the runs each holds."""
         await self.open()

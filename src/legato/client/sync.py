@@ -229,6 +229,10 @@ class Client:
         return self._call(self._async.journal(run_id))
 
     # -- operations ----------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """See :meth:`AsyncClient.check_writable`."""
+        self._call(self._async.check_writable())
+
     def list_workers(self) -> list[WorkerRecord]:
         """See :meth:`AsyncClient.list_workers`."""
         return self._call(self._async.list_workers())

@@ -27,6 +27,20 @@ def deregister_worker(worker_id: str) -> Op[None]:
     yield count("delete_worker", worker_id=worker_id)
 
 
+PROBE_ID = "legato:write-probe"
+"""The worker id of the row a write probe inserts and deletes in one transaction."""
+
+PROBE_BYTES = 65536
+"""What a write probe writes: enough pages that a database which cannot grow says so."""
+
+
+def probe_write(now: float) -> Op[None]:
+    """Insert a row and delete it in one transaction: nothing changes, but the database
+    had to accept (and make durable) a write of ``PROBE_BYTES``."""
+    yield count("probe_insert", worker_id=PROBE_ID, now=now, padding="x" * PROBE_BYTES)
+    yield count("delete_worker", worker_id=PROBE_ID)
+
+
 def list_workers() -> Op[list[WorkerRecord]]:
     return [worker_from_row(r) for r in (yield rows("list_workers"))]
 
@@ -59,6 +73,11 @@ class Workers(Plumbing):
     async def deregister_worker(self, worker_id: str) -> None:
         """Remove a worker that stopped cleanly."""
         await self._write(partial(deregister_worker, worker_id))
+
+    async def probe_write(self, now: float) -> None:
+        """Raise :class:`~legato.errors.Unavailable` unless the database accepts a write
+        (a full disk, a read-only file or server): what ``legato health`` checks."""
+        await self._write(partial(probe_write, now))
 
     async def list_workers(self) -> list[WorkerRecord]:
         """Known workers, newest heartbeat first."""

@@ -226,6 +226,11 @@ UPDATE runs SET status = 'pending', owner = NULL, lease_expires_at = NULL,
        updated_at = %(now)s
 WHERE run_id = %(run_id)s AND owner = %(owner)s AND lease_epoch = %(epoch)s;
 
+-- name: probe_insert
+-- A row nobody reads (it is deleted in the same transaction): see workers.probe_write.
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, workflows)
+VALUES (%(worker_id)s, '', 0, %(now)s, %(now)s, %(padding)s);
+
 -- name: upsert_worker
 -- What the worker can run is written with every beat: it is what the worker claims by.
 INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, app, queues, workflows,

@@ -214,6 +214,11 @@ WHERE run_id = :run_id AND status = 'waiting';
 UPDATE runs SET status = 'pending', owner = NULL, lease_expires_at = NULL, updated_at = :now
 WHERE run_id = :run_id AND owner = :owner AND lease_epoch = :epoch;
 
+-- name: probe_insert
+-- A row nobody reads (it is deleted in the same transaction): see workers.probe_write.
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, workflows)
+VALUES (:worker_id, '', 0, :now, :now, :padding);
+
 -- name: upsert_worker
 -- What the worker can run is written with every beat: it is what the worker claims by.
 INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, app, queues, workflows,
