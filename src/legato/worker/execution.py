@@ -32,6 +32,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChildRunError, NonDeterminismError, PayloadError, StepError
+from ..outages import expected
 from ..payload import dumps
 from ..records import ClaimedRun, JournalEntry, NewRun, RunFailure, RunStatus, Wakeup
 from ..runtime.context import TIMEOUT
@@ -146,8 +147,12 @@ class RunExecution(RunHost):
     async def execute(self) -> None:
         try:
             await self._execute()
-        except Exception:
-            log.exception("run %s: unexpected error in the worker; releasing it", self.run_id)
+        except Exception as exc:
+            if expected(exc):  # the database is away: the worker says so, once
+                log.debug("run %s: %s; releasing it", self.run_id, exc)
+                self.worker.outage.failed(exc, "runs in memory are released, to be claimed again")
+            else:
+                log.exception("run %s: unexpected error in the worker; releasing it", self.run_id)
             if not self.worker.killed:
                 with contextlib.suppress(Exception):
                     await self.worker.store.release_run(self.lease, self.now())
