@@ -47,7 +47,10 @@ _READ_ATTEMPTS = 3
 
 def parse_postgres_url(url: str) -> tuple[str, str]:
     """Split ``?schema=`` off a PostgreSQL URL: (conninfo for psycopg, schema)."""
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:  # "Invalid IPv6 URL"
+        raise ConfigurationError(f"{safe_url(url)!r} is not a PostgreSQL URL: {exc}") from exc
     query = dict(parse_qsl(parsed.query))
     schema = query.pop("schema", "public")
     if not _SCHEMA_NAME.match(schema):
