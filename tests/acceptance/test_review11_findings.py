@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -52,3 +53,47 @@ def test_a_password_with_an_unencoded_at_sign_is_not_shown_in_part(tmp_path: Pat
         assert done.returncode != 0, (args, done.stderr)
         assert PASSWORD not in done.stderr + done.stdout, (args, done.stderr)
         assert len(done.stderr.splitlines()) == 1, (args, done.stderr)
+
+
+APP = """
+import legato
+
+@legato.step
+async def shout(text: str) -> str:
+    raise ValueError(text)
+
+@legato.workflow
+async def greet(name: str) -> str:
+    return f"hello {name}"
+
+@legato.workflow
+async def loud(text: str) -> str:
+    return await shout(text)
+"""
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m"  # set the title, clear the screen, CSI (C1)
+
+
+def test_control_characters_in_run_ids_and_errors_are_shown_escaped(
+    tmp_path: Path, db: str
+) -> None:
+    # They were written raw: `legato runs list` on a run id holding ESC [2J cleared the
+    # user's screen, and set the terminal's title.
+    app = tmp_path / "shop.py"
+    app.write_text(APP)
+    run_id = f"order{ESCAPES}1"
+    answers = [
+        legato(db, "run", f"{app}:greet", "--input", '"ann"', "--id", run_id),
+        legato(db, "run", f"{app}:loud", "--input", json.dumps(f"bad {ESCAPES}"), "--id", "loud-1"),
+        legato(db, "runs", "list"),
+        legato(db, "runs", "show", run_id),
+        legato(db, "runs", "show", "loud-1"),
+        legato(db, "runs", "show", f"nosuch{ESCAPES}"),
+        legato(db, "cancel", run_id),
+    ]
+    assert answers[0].returncode == 0, answers[0].stderr
+    assert answers[1].returncode == 1, answers[1].stderr
+    for done in answers:
+        for char in "\x1b\x07\x9b":
+            assert char not in done.stdout + done.stderr, (done.args, done.stdout, done.stderr)
+    assert "order\\x1b]0;owned\\x07\\x1b[2J\\x9b31m1" in answers[2].stdout
+    assert "\\x1b[2J" in answers[5].stderr
