@@ -153,7 +153,8 @@ def check_signal(
     type the run waits for (or its workflow declares); return the data as plain JSON.
 
     InvalidInput for a name its workflow does not declare and the run does not wait for
-    now (naming what it declares and what the run waits for); PayloadError (an InvalidInput) for data that does not fit.
+    now (naming what it declares and what the run waits for); PayloadError (an
+    InvalidInput) for data that does not fit.
     """
     what = f"data of signal {name!r}"
     plain = to_jsonable(data, what)
