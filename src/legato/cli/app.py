@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer vendors click
@@ -61,6 +62,10 @@ def _check_db(value: str) -> str:
             f"--db {masked(value)!r} is not a database URL: use sqlite:///path/to/file.db or "
             "postgresql://user@host:5432/db[?schema=name] (or set LEGATO_DB)"
         )
+    try:
+        urlparse(value)
+    except ValueError as exc:  # "Invalid IPv6 URL": a traceback otherwise
+        raise Usage(f"--db {masked(value)!r} is not a database URL: {exc}") from exc
     return value
 
 

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
+from rich.segment import Segment
 from rich.text import Text
 
 from ..errors import LegatoError
@@ -32,12 +33,48 @@ from ..store import DEFAULT_URL
 T = TypeVar("T")
 
 
-def _console(stderr: bool = False) -> Console:
+# C0 and C1 control characters but newline and tab: written raw, an ESC in a run id or an
+# error message would drive the user's terminal (colours, its title, clearing the screen).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with each control character shown as an escape (``\\x1b``)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
+class _Visible:
+    """A renderable drawn as ``inner`` is, its text with control characters escaped (the
+    console's own colour codes are added after, so styles still show)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.inner, options):
+            if segment.control or not _CONTROL.search(segment.text):
+                yield segment
+            else:
+                yield Segment(visible(segment.text), segment.style)
+
+
+class _ShowControls(RenderHook):
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[Any]:
+        return [_Visible(r) for r in renderables]
+
+
+def _console(stderr: bool = False, quiet: bool = False) -> Console:
     """A console that prints text as it is: no markup, no emoji codes, no highlighting,
-    no hard wrapping (a long line stays one line). Colour only on a terminal."""
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True)
+    no hard wrapping (a long line stays one line), control characters escaped. Colour
+    only on a terminal."""
+    console = Console(
+        stderr=stderr, quiet=quiet, markup=False, emoji=False, highlight=False, soft_wrap=True
+    )
+    console.push_render_hook(_ShowControls())
+    return console
 
 
+console = _console
 out = _console()
 err = _console(stderr=True)
 

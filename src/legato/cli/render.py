@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..records import JournalEntry, RunRecord
+from .common import visible
 
 _STATUS_STYLE = {
     "completed": "green",
@@ -95,7 +96,7 @@ def plain_columns(grid: Grid) -> list[str]:
     """The grid as lines of columns two spaces apart (the last one not padded); inside a
     cell, newlines and tabs become spaces, so one row stays one line."""
     rows = [list(grid.columns)] + [
-        [_SPACES.sub(" ", cell.plain if isinstance(cell, Text) else cell) for cell in row]
+        [visible(_SPACES.sub(" ", cell.plain if isinstance(cell, Text) else cell)) for cell in row]
         for row in grid.rows
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(grid.columns))]

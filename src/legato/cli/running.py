@@ -9,7 +9,6 @@ import signal
 from enum import StrEnum
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from .. import logs
@@ -19,6 +18,7 @@ from ..records import RunStatus
 from ..worker import Worker
 from .common import (
     at_least,
+    console,
     err,
     handles_errors,
     names_not_empty,
@@ -100,7 +100,7 @@ def run_command(
                         Text.assemble("run ", (handle.run_id, "bold"), f" of {wf.name} {verb}")
                     )
                 async with watching_servers(client, handle.run_id, err, app_hint):
-                    record = await follow(client, handle.run_id, Console(quiet=as_json))
+                    record = await follow(client, handle.run_id, console(quiet=as_json))
             finally:
                 worker.stop()
                 await serving

@@ -152,13 +152,16 @@ def check_signal(
     """Refuse a signal no wait of the run will ever take, or data that does not fit the
     type the run waits for (or its workflow declares); return the data as plain JSON.
 
-    InvalidInput for a name its workflow does not declare (naming what it declares and
-    what the run waits for); PayloadError (an InvalidInput) for data that does not fit.
+    InvalidInput for a name its workflow does not declare and the run does not wait for
+    now (naming what it declares and what the run waits for); PayloadError (an
+    InvalidInput) for data that does not fit.
     """
     what = f"data of signal {name!r}"
     plain = to_jsonable(data, what)
     declared = run.declared_signals()
-    if declared is not None and name not in declared:
+    # A name the run waits for now is taken whatever it recorded at its start: code
+    # deployed since may declare (and wait for) more than the run's record says.
+    if declared is not None and name not in declared and name not in awaited:
         waits = ", ".join(repr(n) for n in sorted(awaited)) or "no signal"
         raise InvalidInput(
             f"run {run.run_id} ({run.workflow}) takes no signal {name!r}: its workflow "

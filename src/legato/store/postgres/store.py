@@ -47,7 +47,16 @@ _READ_ATTEMPTS = 3
 
 def parse_postgres_url(url: str) -> tuple[str, str]:
     """Split ``?schema=`` off a PostgreSQL URL: (conninfo for psycopg, schema)."""
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:  # "Invalid IPv6 URL"
+        raise ConfigurationError(f"{safe_url(url)!r} is not a PostgreSQL URL: {exc}") from exc
+    if parsed.netloc.count("@") > 1:
+        # libpq splits at the first "@" and would name the rest of the password as the host
+        # in its error.
+        raise ConfigurationError(
+            f"{safe_url(url)!r}: the user or password has an '@'; write it as %40"
+        )
     query = dict(parse_qsl(parsed.query))
     schema = query.pop("schema", "public")
     if not _SCHEMA_NAME.match(schema):
