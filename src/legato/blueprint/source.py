@@ -170,6 +170,11 @@ def _compose(text: str, limits: Limits) -> yaml.Node | None:
     loader.max_depth = limits.max_depth
     try:
         return loader.get_single_node()
+    except ValueError:  # PyYAML's chr() of an escape past U+10FFFF ("\U00110000")
+        raise yaml.scanner.ScannerError(
+            problem="an escape past \\U0010FFFF names no Unicode character",
+            problem_mark=loader.get_mark(),  # type: ignore[no-untyped-call]
+        ) from None
     finally:
         loader.dispose()
 
