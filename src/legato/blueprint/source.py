@@ -173,7 +173,7 @@ def _compose(text: str, limits: Limits) -> yaml.Node | None:
     except ValueError:  # PyYAML's chr() of an escape past U+10FFFF ("\U00110000")
         raise yaml.scanner.ScannerError(
             problem="an escape past \\U0010FFFF names no Unicode character",
-            problem_mark=loader.get_mark(),  # type: ignore[no-untyped-call]
+            problem_mark=loader.get_mark(),
         ) from None
     finally:
         loader.dispose()
