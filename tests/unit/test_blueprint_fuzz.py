@@ -35,6 +35,7 @@ EXPECTED = {
     "big-integer.yaml": "is not a valid '!!int' value",
     "deep-flow.yaml": "nests deeper than 100 levels",
     "deep.json": "nests deeper than 100 levels",
+    "escape-past-unicode.yaml": "an escape past \\U0010FFFF names no Unicode character",
     "latin-1.yaml": "not UTF-8 text: byte 0xe9",
     "merge-of-scalar.yaml": "unknown key 'x'",
     "nul-byte.yaml": "character U+0000 is not allowed",

@@ -109,11 +109,14 @@ def parse_trusted(text: str, filename: str = "<string>") -> Blueprint:
     """A blueprint from text that was validated when its run started (no checks again).
 
     Runs carry their document's text; every replay of a run parses it, so the result is
-    cached by text.
+    cached by text. No size limit applies: the document passed the limits in force where
+    it was validated (perhaps raised there), and a worker with other limits must still
+    replay the run.
     """
+    from .limits import UNLIMITED
     from .source import load_source
 
-    document, _positions, problems = load_source(text, filename)
+    document, _positions, problems = load_source(text, filename, UNLIMITED)
     if problems or not isinstance(document, dict):
         raise BlueprintInvalid(problems or ["the document is not a mapping"])
     return _from_document(text, filename, document)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
 from dataclasses import dataclass, field, fields
 
-__all__ = ["CompileBudget", "Limits", "compile_budget", "current"]
+__all__ = ["UNLIMITED", "CompileBudget", "Limits", "compile_budget", "current"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class Limits:
     def setting(name: str) -> str:
         """The environment variable that sets the limit ``name``."""
         return f"LEGATO_BLUEPRINT_{name.upper()}"
+
+
+UNLIMITED = Limits(sys.maxsize, sys.maxsize, sys.maxsize, sys.maxsize, float("inf"))
+"""For documents validated earlier (a run's, a published one): read whatever their size."""
 
 
 def current() -> Limits:

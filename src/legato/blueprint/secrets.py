@@ -50,8 +50,18 @@ def grant_env_name(secret: str) -> str:
 
 def refusal(name: str, namespace: str, environ: Mapping[str, str] | None = None) -> str | None:
     """Why ``namespace`` may not read the secret ``name`` set here, or None if it may (or
-    if the secret is not set in this environment at all)."""
+    if the secret is not set in this environment at all). A name whose variable would hold
+    ``__`` is refused wherever it is (it could name another namespace's own secret)."""
     env = os.environ if environ is None else environ
+    if "__" in _word(name):
+        # "__" separates the namespace from the name: namespace "team" naming
+        # "payments__token" would read LEGATO_SECRET_TEAM__PAYMENTS__TOKEN, the own
+        # secret "token" of namespace "team--payments".
+        return (
+            f"secret name {name!r} cannot be used: two characters other than letters and "
+            f"digits in a row make '__' in {env_name(name)}, the separator of a namespace "
+            "and its own secret's name; rename the secret"
+        )
     if own_env_name(namespace, name) in env or env_name(name) not in env:
         return None
     granted = {n.strip() for n in env.get(grant_env_name(name), "").split(",") if n.strip()}

@@ -170,6 +170,11 @@ def _compose(text: str, limits: Limits) -> yaml.Node | None:
     loader.max_depth = limits.max_depth
     try:
         return loader.get_single_node()
+    except ValueError:  # PyYAML's chr() of an escape past U+10FFFF ("\U00110000")
+        raise yaml.scanner.ScannerError(
+            problem="an escape past \\U0010FFFF names no Unicode character",
+            problem_mark=loader.get_mark(),
+        ) from None
     finally:
         loader.dispose()
 
@@ -463,18 +468,18 @@ class _Builder:
             result[key] = self.value(value_node, (*path, key), key_node)
         return result
 
-    def _key(self, node: yaml.ScalarNode, path: Path) -> Any:
-        """A mapping key's value; a tagged key that does not parse (``!!float abc``) is
-        reported and kept as its text."""
-        if not node.tag.startswith(_TAG):
-            return node.value
-        try:
-            return _scalar(node)
-        except ValueError:
-            at = (node.start_mark.line + 1, node.start_mark.column + 1)
-            tag = node.tag.replace(_TAG, "!!")
-            self._problem(at, path, f"key {_short(node.value)} is not a valid '{tag}' value")
-            return node.value
+    def _key(self, node: yaml.ScalarNode, path: Path) -> str:
+        """A mapping key: its text as written, as in JSON, where keys are strings (``1:``
+        or ``true:`` beside string keys made a dict the digest could not sort). A tagged
+        key that does not parse (``!!float abc``) is reported."""
+        if node.tag.startswith(_TAG):
+            try:
+                _scalar(node)
+            except ValueError:
+                at = (node.start_mark.line + 1, node.start_mark.column + 1)
+                tag = node.tag.replace(_TAG, "!!")
+                self._problem(at, path, f"key {_short(node.value)} is not a valid '{tag}' value")
+        return str(node.value)
 
     def _merge(self, into: dict[Any, Any], node: yaml.Node, path: Path) -> None:
         """``<<: *anchor``: the anchored mapping(s) fill in keys not set explicitly."""

@@ -307,11 +307,11 @@ class Worker(Presence):
         assert self._wake is not None
         look = True
         while not self._stopping:
-            claimed = look
+            before = self.runs_claimed
             try:
                 look = await self._serve_once(look)
-                if claimed:
-                    self.outage.ok()
+                if self.runs_claimed > before:  # a claim that took runs: a write worked
+                    self.outage.ok()  # (an empty claim may pass on a disk that is full)
             except Exception as exc:
                 self.outage.failed(exc, f"claiming again every {self.poll_interval:g} s")
                 await asyncio.sleep(self.poll_interval)

@@ -223,7 +223,8 @@ class Writer(threading.Thread):
         """One op. Without a savepoint, a failure that changed no row (a refusal after
         reads, or a statement SQLite undid by itself) needs nothing undone, so most
         groups cost one statement per statement of their ops; a failure that did change
-        rows raises :class:`_OpLeftChanges` for the group to run again with savepoints."""
+        rows, or after which SQLite had rolled the transaction back, raises
+        :class:`_OpLeftChanges` for the group to run again with savepoints."""
         if savepoint:
             conn.execute("SAVEPOINT op")
         changes = conn.total_changes
@@ -234,7 +235,9 @@ class Writer(threading.Thread):
             if savepoint:
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
-            elif conn.total_changes != changes:
+            elif conn.total_changes != changes or not conn.in_transaction:
+                # Not in a transaction: SQLite rolled the whole group back (a full disk
+                # can), so the ops after this one would run in autocommit.
                 raise _OpLeftChanges from exc
             if fut is None:
                 log.error("background write failed: %s", exc, exc_info=exc)
