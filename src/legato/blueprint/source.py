@@ -240,19 +240,26 @@ def _is_json(text: str, filename: str) -> bool:
     return filename.lower().endswith(".json") or text.lstrip().startswith("{")
 
 
+_PARSER_DEPTH = 500
+"""Nesting that Python's JSON and YAML parsers handle before they run out of recursion."""
+
+
 def _json_syntax(text: str, filename: str, limits: Limits) -> Problem | None:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
         return Problem(filename, exc.lineno, exc.colno, "", f"JSON syntax error: {exc.msg}")
-    except RecursionError:
-        message = _over(
-            "the document nests deeper than",
-            limits.max_depth,
-            "levels",
-            "max_depth",
-            limits.max_depth,
-        )
+    except RecursionError:  # hundreds of levels: past any max_depth below that
+        if limits.max_depth < _PARSER_DEPTH:
+            message = _over(
+                "the document nests deeper than",
+                limits.max_depth,
+                "levels",
+                "max_depth",
+                limits.max_depth,
+            )
+        else:
+            message = "the document nests too deeply for the JSON parser; lower its nesting"
         return Problem(filename, 1, 1, "", message)
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         return Problem(filename, 1, 1, "", f"JSON value error: {exc}")
