@@ -11,43 +11,14 @@ import os
 import sqlite3
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
+from tests.acceptance.conftest import fill
 from tests.helpers import legato_cli
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "chaos.py"
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, f"this test mounts a tmpfs (as root): {done.stderr}"
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(folder: Path) -> None:
-    """Take every free byte of the file system ``folder`` is on."""
-    with open(folder / "filler", "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    assert os.statvfs(folder).f_bavail == 0
 
 
 def test_health_fails_on_a_full_disk(small_disk: Path) -> None:

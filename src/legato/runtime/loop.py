@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from ..errors import LeaseLost
 from .tasks import TaskState, task_states
 
 if TYPE_CHECKING:
@@ -272,6 +273,9 @@ class RunLoop(asyncio.AbstractEventLoop):  # only what asyncio's tasks and futur
     def default_exception_handler(self, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         run = self.ctx.run_id if self.ctx is not None else "?"
+        if isinstance(exc, LeaseLost):  # the run left this worker: nobody awaits its work
+            log.debug("run %s: %s (%s)", run, context.get("message"), exc)
+            return
         log.error("run %s: %s", run, context.get("message"), exc_info=exc)
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
