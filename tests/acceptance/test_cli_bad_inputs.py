@@ -53,6 +53,9 @@ CASES: list[tuple[list[str], int]] = [
     (["run", "shop.py:greet", "--concurrency", "0"], 2),
     (["run", "shop.py:greet", "--id", ""], 2),
     (["run", "shop.py:greet", "--input", "{bad json"], 2),
+    (["run", "shop.py:greet", "--input", "[NaN]"], 2),
+    (["run", "shop.py:greet", "--input", "@digits.json"], 2),
+    (["run", "shop.py:greet", "--input", "@deep.json"], 2),
     (["run", "shop.py:greet", "--input", "@missing.json"], 2),
     (["start", "shop.py:greet", "--id", ""], 2),
     (["start", "shop.py:greet", "--id", "   "], 2),
@@ -150,6 +153,8 @@ IN_SUBPROCESS = [
 def place(tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with an app (shop.py) and a database holding one completed run, done-1."""
     (tmp_path / "shop.py").write_text(APP)
+    (tmp_path / "digits.json").write_text("[" + "9" * 5000 + "]")  # past Python's int limit
+    (tmp_path / "deep.json").write_text("[" * 5000 + "]" * 5000)  # past its recursion
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LEGATO_DB", db)
     assert run_cli(["run", "shop.py:greet", "--input", '"ann"', "--id", "done-1"]) == 0

@@ -27,7 +27,8 @@ from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook,
 from rich.segment import Segment
 from rich.text import Text
 
-from ..errors import LegatoError
+from .. import payload
+from ..errors import LegatoError, PayloadError
 from ..store import DEFAULT_URL
 
 T = TypeVar("T")
@@ -184,12 +185,10 @@ def parse_json(text: str | None, option: str) -> Any:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise Usage(f"{source}: cannot read it: {exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Usage(
-            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+    try:  # nesting Python cannot parse, 5,000-digit integers and NaN are refused too
+        return payload.parse_json(text, source)
+    except PayloadError as exc:
+        raise Usage(str(exc)) from None
 
 
 # -- the database: read commands never create one -------------------------------------------
