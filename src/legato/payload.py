@@ -86,13 +86,13 @@ def parse_json(text: str, what: str) -> Any:
     Python's parser accepts but JSON does not have.
     """
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise PayloadError(
             f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except RecursionError:
-        raise PayloadError(f"{what} is nested too deeply to parse") from None
+        raise PayloadError(f"{what} is nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
         if "digits" in str(exc):  # Python's integer-conversion limit
             raise PayloadError(
@@ -100,6 +100,31 @@ def parse_json(text: str, what: str) -> Any:
                 f"({sys.get_int_max_str_digits():,}); send it as a string"
             ) from None
         raise PayloadError(f"{what} is not valid JSON: {exc}") from None
+    if _deeper_than(value, MAX_DEPTH):
+        raise PayloadError(f"{what} is nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+MAX_DEPTH = 200
+"""How deeply JSON a caller writes may nest (the same on every Python: how far a parser
+recurses differs between versions)."""
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` deep (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _no_constant(name: str) -> Any:

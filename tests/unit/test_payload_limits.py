@@ -35,7 +35,8 @@ def test_nan_and_infinity_are_refused_when_encoded(value: Any) -> None:
         ("[NaN]", "NaN is not a JSON value"),
         ('{"a": -Infinity}', "-Infinity is not a JSON value"),
         ("9" * 5000, "an integer of more digits than Legato reads"),
-        ("[" * 5000 + "]" * 5000, "nested too deeply to parse"),
+        ("[" * 5000 + "]" * 5000, "nested deeper than 200 levels"),
+        ("[" * 201 + "]" * 201, "nested deeper than 200 levels"),
         ('{"a": ', "not valid JSON: Expecting value (line 1, column 7)"),
     ],
 )
@@ -45,6 +46,10 @@ def test_bad_json_text_is_one_payload_error(text: str, message: str) -> None:
     assert message in str(caught.value)
     assert str(caught.value).startswith("--input ")
     assert isinstance(caught.value, InvalidInput)  # 400 over HTTP
+
+
+def test_two_hundred_levels_are_accepted() -> None:
+    assert parse_json("[" * 200 + "]" * 200, "--input") is not None
 
 
 def test_a_nested_value_too_deep_to_encode_is_a_payload_error() -> None:
