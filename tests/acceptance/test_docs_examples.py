@@ -170,3 +170,20 @@ def test_the_changelog_is_in_keep_a_changelog_form() -> None:
     for feature in ("Durable execution core", "PostgreSQL store", "Embedded SQLite store"):
         assert feature in sections["Added"], feature
         assert feature not in sections.get("Fixed", ""), feature
+
+
+def test_the_demo_runs_as_make_demo_runs_it(tmp_path: Path) -> None:
+    """``make demo``: examples/demo.py, then ``legato runs show`` of its order (the demo
+    once imported a helper the CLI had renamed, and only ``make demo`` noticed)."""
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    for name in ("demo.py", "order_fulfilment.py", "order.json"):
+        (examples / name).write_text((ROOT / "examples" / name).read_text())
+    done = subprocess.run(
+        [sys.executable, "demo.py"], cwd=examples, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done" in done.stdout and '"invoice"' in done.stdout
+    shown = legato_cli(f"sqlite:///{examples / 'demo.db'}", "runs", "show", "order-1001")
+    assert shown.returncode == 0, shown.stderr
+    assert "completed" in shown.stdout
