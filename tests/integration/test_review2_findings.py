@@ -92,6 +92,9 @@ def test_a_sync_step_raising_stop_iteration_ends(db_url: str) -> None:
 
             try:
                 await wait_until(ended, timeout=30)  # as the suite's other run waits
+                # Its end is committed before the worker lets go of it: a loaded machine
+                # can show the status a moment before the execution leaves memory.
+                await wait_until(lambda: "stopiter" not in worker.executions, timeout=30)
             finally:
                 execution = worker.executions.get("stopiter")
                 pending = execution.pending if execution is not None else None
