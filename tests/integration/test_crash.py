@@ -146,8 +146,12 @@ def test_sigterm_lets_the_step_finish_and_releases_the_run(tmp_path: Path) -> No
 def test_worker_cli_and_another_process_share_the_file_without_lock_errors(
     tmp_path: Path,
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    path = tmp_path / "shared.db"
+    db = f"sqlite:///{path}"
     worker = spawn(db, "worker", "--app", APP, "--concurrency", "50")
+    # Read commands never create a database: list runs once the worker has made it (on
+    # a loaded machine the first listing came before the worker's first write).
+    wait_for(path.exists)
     starter_code = (
         "import legato, sys\n"
         f"sys.path.insert(0, {str(Path(APP).parent)!r})\n"
