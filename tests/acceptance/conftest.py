@@ -51,3 +51,20 @@ def fill(folder: Path) -> None:
         except OSError:
             pass
     assert os.statvfs(folder).f_bavail == 0
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (graceful), then SIGKILL if it has not ended within 60 s."""
+    worker.terminate()
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def outage_lines(log: str) -> list[str]:
+    """The WARNING and worse lines of a worker's log, after checking it has no traceback."""
+    assert "Traceback" not in log, log[log.find("Traceback") - 600 :][:3000]
+    levels = ("WARNING", "ERROR", "CRITICAL")
+    return [line for line in log.splitlines() if any(level in line for level in levels)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import legato
-from tests.acceptance.conftest import fill
+from tests.acceptance.conftest import fill, outage_lines, stop_worker
 from tests.helpers import run, wait_until
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "chaos.py"
@@ -58,19 +57,9 @@ def test_a_full_disk_is_a_few_lines_and_loses_no_run(small_disk: Path, tmp_path:
 
         run(body)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_worker(worker)
     log = log_path.read_text()
-    assert "Traceback" not in log, log[log.find("Traceback") - 600 :][:3000]
-    noisy = [
-        line
-        for line in log.splitlines()
-        if any(level in line for level in ("WARNING", "ERROR", "CRITICAL"))
-    ]
+    noisy = outage_lines(log)
     # A handful: each of the writer and the worker says unavailable and available again;
     # on a full disk some writes still pass (a page is free), so it may say so twice.
     assert len(noisy) <= 8, "\n".join(noisy)

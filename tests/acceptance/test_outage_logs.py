@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import legato
+from tests.acceptance.conftest import outage_lines, stop_worker
 from tests.helpers import run, wait_until
 from tests.servers import TcpProxy
 
@@ -71,20 +71,10 @@ def test_a_thirty_second_postgres_outage_is_a_few_lines_and_loses_no_run(
 
         run(body)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_worker(worker)
         proxy.close()
     log = log_path.read_text()
-    assert "Traceback" not in log, log[log.find("Traceback") - 600 :][:3000]
-    noisy = [
-        line
-        for line in log.splitlines()
-        if any(level in line for level in ("WARNING", "ERROR", "CRITICAL"))
-    ]
+    noisy = outage_lines(log)
     assert len(noisy) <= 8, "\n".join(noisy)
     assert any("is unavailable" in line for line in noisy), log[-3000:]
     assert any("is available again" in line for line in noisy), log[-3000:]
